@@ -1,0 +1,36 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/berth-dev/berth/fsm/state"
+)
+
+func init() {
+	register(NodeRegisterType, &commandSpec{
+		name: "node-register", since: 1, payloadVersion: 1,
+		newPayload: func() any { return new(NodeRegisterCommand) },
+		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
+			cmd := payload.(*NodeRegisterCommand)
+			if cmd.Node == nil {
+				return nil, fmt.Errorf("%w: node register without a node", state.ErrInvalidRequest)
+			}
+			return nil, txn.UpsertNode(index, cmd.Node)
+		},
+	})
+	register(NodeDeregisterType, &commandSpec{
+		name: "node-deregister", since: 1, payloadVersion: 1,
+		newPayload: func() any { return new(NodeDeregisterCommand) },
+		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
+			return nil, txn.DeleteNodes(index, payload.(*NodeDeregisterCommand).NodeIDs)
+		},
+	})
+	register(NodeUpdateStatusType, &commandSpec{
+		name: "node-update-status", since: 1, payloadVersion: 1,
+		newPayload: func() any { return new(NodeUpdateStatusCommand) },
+		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
+			cmd := payload.(*NodeUpdateStatusCommand)
+			return nil, txn.UpdateNodeStatus(index, cmd.NodeID, cmd.Status, cmd.UpdatedAt)
+		},
+	})
+}

@@ -1,0 +1,132 @@
+package state
+
+import (
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/berth-dev/berth/structs"
+)
+
+// AllocByID returns the allocation or nil.
+func (s *StateStore) AllocByID(ws memdb.WatchSet, id string) (*structs.Allocation, error) {
+	txn := s.db.Txn(false)
+	watch, raw, err := txn.FirstWatch(TableAllocs, "id", id)
+	if err != nil {
+		return nil, fmt.Errorf("alloc lookup: %w", err)
+	}
+	ws.Add(watch)
+	if raw == nil {
+		return nil, nil
+	}
+	return raw.(*structs.Allocation), nil
+}
+
+// Allocs lists allocations of a namespace ("*" for all) whose ID starts
+// with prefix.
+func (s *StateStore) Allocs(ws memdb.WatchSet, namespace, prefix string) ([]*structs.Allocation, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(TableAllocs, "id_prefix", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("alloc list: %w", err)
+	}
+	ws.Add(it.WatchCh())
+	var out []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*structs.Allocation)
+		if namespace == structs.AllNamespacesSentinel || a.Namespace == namespace {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// AllocsByJob lists a job's allocations.
+func (s *StateStore) AllocsByJob(ws memdb.WatchSet, namespace, jobID string) ([]*structs.Allocation, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(TableAllocs, "job", namespace, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("job allocs: %w", err)
+	}
+	ws.Add(it.WatchCh())
+	var out []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*structs.Allocation)
+		if a.JobID == jobID {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// AllocsByNode lists the allocations placed on a node.
+func (s *StateStore) AllocsByNode(ws memdb.WatchSet, nodeID string) ([]*structs.Allocation, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(TableAllocs, "node", nodeID)
+	if err != nil {
+		return nil, fmt.Errorf("node allocs: %w", err)
+	}
+	ws.Add(it.WatchCh())
+	var out []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*structs.Allocation))
+	}
+	return out, nil
+}
+
+// UpsertAllocs creates or updates allocations and refreshes the status of
+// the jobs they belong to.
+func (t *Txn) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
+	type jobKey struct{ ns, id string }
+	jobs := make(map[jobKey]struct{})
+	for _, a := range allocs {
+		if a == nil || a.ID == "" {
+			return fmt.Errorf("%w: allocation without ID", ErrInvalidRequest)
+		}
+		c := *a
+		raw, err := t.First(TableAllocs, "id", c.ID)
+		if err != nil {
+			return fmt.Errorf("alloc lookup: %w", err)
+		}
+		if raw != nil {
+			old := raw.(*structs.Allocation)
+			c.CreateIndex = old.CreateIndex
+			c.AllocModifyIndex = old.AllocModifyIndex
+			if c.Job == nil {
+				c.Job = old.Job
+			}
+		} else {
+			c.CreateIndex = index
+			c.AllocModifyIndex = index
+		}
+		c.ModifyIndex = index
+		if err := t.Insert(TableAllocs, &c); err != nil {
+			return fmt.Errorf("alloc insert: %w", err)
+		}
+		jobs[jobKey{c.Namespace, c.JobID}] = struct{}{}
+	}
+	if err := t.bumpIndex(TableAllocs, index); err != nil {
+		return err
+	}
+	for k := range jobs {
+		if err := t.refreshJobStatus(index, k.ns, k.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AllocsByEval lists the allocations an evaluation placed.
+func (s *StateStore) AllocsByEval(ws memdb.WatchSet, evalID string) ([]*structs.Allocation, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(TableAllocs, "eval", evalID)
+	if err != nil {
+		return nil, fmt.Errorf("eval allocs: %w", err)
+	}
+	ws.Add(it.WatchCh())
+	var out []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*structs.Allocation))
+	}
+	return out, nil
+}
