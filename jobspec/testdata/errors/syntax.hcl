@@ -1,0 +1,6 @@
+job "broken" {
+  group "g" {
+    task "t" {
+      driver = "exec
+    }
+  }
