@@ -32,6 +32,7 @@ const (
 	tagFSMVersion = "fsm_version"
 	tagExpect     = "expect"
 	tagBuild      = "build"
+	tagRaftVsn    = "raft_vsn"
 	roleServer    = "server"
 )
 
@@ -187,6 +188,7 @@ func (s *Server) gossipTags() map[string]string {
 		tagFSMVersion: strconv.Itoa(fsm.Version),
 		tagExpect:     strconv.Itoa(s.config.BootstrapExpect),
 		tagBuild:      s.config.Version,
+		tagRaftVsn:    "3",
 	}
 }
 
