@@ -42,13 +42,18 @@ func applyJobRegister(txn *state.Txn, index uint64, payload any) (any, error) {
 	if err := txn.UpsertJob(index, cmd.Job); err != nil {
 		return nil, err
 	}
+	stored, err := txn.First(state.TableJobs, "id", cmd.Job.Namespace, cmd.Job.ID)
+	if err != nil || stored == nil {
+		return nil, fmt.Errorf("job register: job missing after upsert: %v", err)
+	}
+	jobModifyIndex := stored.(*structs.Job).JobModifyIndex
 	if cmd.Eval != nil {
-		cmd.Eval.JobModifyIndex = index
+		cmd.Eval.JobModifyIndex = jobModifyIndex
 		if err := txn.UpsertEvals(index, []*structs.Evaluation{cmd.Eval}); err != nil {
 			return nil, err
 		}
 	}
-	return &JobRegisterResult{JobModifyIndex: index}, nil
+	return &JobRegisterResult{JobModifyIndex: jobModifyIndex}, nil
 }
 
 func applyJobDeregister(txn *state.Txn, index uint64, payload any) (any, error) {

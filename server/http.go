@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -119,23 +121,45 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind routeKind, f
 		s.writeError(w, r, err)
 		return
 	}
-	if kind == routeWrite || (kind == routeRead && !req.stale) {
-		forwarded, err := s.forwardIfNeeded(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if forwarded {
-			return
-		}
+	if r.ContentLength > s.config.MaxRequestBody {
+		s.writeError(w, r, &http.MaxBytesError{Limit: s.config.MaxRequestBody})
+		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.config.MaxRequestBody)
-	out, err := fn(req)
+	// The body is buffered so that a request can be run again when
+	// leadership moved before its entry reached the log.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.config.MaxRequestBody))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	needsLeader := kind == routeWrite || (kind == routeRead && !req.stale)
+	deadline := time.Now().Add(leaderWait)
+	var out any
+	for {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if needsLeader {
+			forwarded, err := s.forwardIfNeeded(w, r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if forwarded {
+				return
+			}
+		}
+		out, err = fn(req)
+		if errors.Is(err, errNotApplied) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	// the index headers go on refusals too, so clients can block on a 404
 	s.setMeta(w, req.index)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	if _, pretty := r.URL.Query()["pretty"]; pretty {

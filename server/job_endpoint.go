@@ -1,10 +1,13 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/cronexpr"
 	memdb "github.com/hashicorp/go-memdb"
 
 	"github.com/berth-dev/berth/fsm"
@@ -132,7 +135,7 @@ func (s *Server) registerJob(req *request, pathID string) (any, error) {
 		job.Region = s.config.Region
 	}
 	job.Canonicalize()
-	if err := job.Validate(); err != nil {
+	if err := errors.Join(job.Validate(), validatePeriodic(job)); err != nil {
 		return nil, badRequest("invalid job: %v", err)
 	}
 	if job.Region != s.config.Region {
@@ -156,12 +159,15 @@ func (s *Server) registerJob(req *request, pathID string) (any, error) {
 		}
 		cmd.Eval = s.newEval(job, structs.EvalTriggerJobRegister, priority, now)
 	}
-	index, _, err := s.raftApply(fsm.JobRegisterType, cmd)
+	index, res, err := s.raftApply(fsm.JobRegisterType, cmd)
 	if err != nil {
 		return nil, err
 	}
 	req.index = index
 	resp := &structs.JobRegisterResponse{JobModifyIndex: index}
+	if r, ok := res.(*fsm.JobRegisterResult); ok {
+		resp.JobModifyIndex = r.JobModifyIndex
+	}
 	if cmd.Eval != nil {
 		resp.EvalID, resp.EvalCreateIndex = cmd.Eval.ID, index
 	}
@@ -225,4 +231,27 @@ func (s *Server) newEval(job *structs.Job, trigger string, priority int, now int
 // their children are scheduled.
 func needsEvaluation(job *structs.Job) bool {
 	return !job.IsPeriodic() && !job.IsParameterized()
+}
+
+// validatePeriodic checks cron specs and time zones, which structs (stdlib
+// only) cannot.
+func validatePeriodic(job *structs.Job) error {
+	p := job.Periodic
+	if p == nil {
+		return nil
+	}
+	var errs []error
+	if p.SpecType == "" || p.SpecType == "cron" {
+		for _, spec := range p.AllSpecs() {
+			if _, err := cronexpr.Parse(spec); err != nil {
+				errs = append(errs, fmt.Errorf("periodic: invalid cron spec %q: %v", spec, err))
+			}
+		}
+	}
+	if p.TimeZone != "" {
+		if _, err := time.LoadLocation(p.TimeZone); err != nil {
+			errs = append(errs, fmt.Errorf("periodic: invalid time zone %q: %v", p.TimeZone, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -123,8 +123,11 @@ func (s *Server) raftApply(t fsm.MessageType, payload any) (uint64, any, error) 
 	f := s.raft.Apply(buf, s.config.ApplyTimeout)
 	if err := f.Error(); err != nil {
 		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-			errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			// the entry never reached the log: safe to send again
+			return 0, nil, fmt.Errorf("%w: %w: %v", ErrNotLeader, errNotApplied, err)
+		case errors.Is(err, raft.ErrLeadershipLost):
+			// the entry may or may not commit: the client must decide
 			return 0, nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		case errors.Is(err, raft.ErrRaftShutdown):
 			return 0, nil, ErrShutdown

@@ -1,6 +1,10 @@
 package server
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
 
 // routes maps the /v1 API, Nomad's paths and methods, onto endpoints.
 func (s *Server) routes() http.Handler {
@@ -50,7 +54,26 @@ func (s *Server) routes() http.Handler {
 	s.handle(mux, "DELETE /v1/namespace/{name}", routeWrite, s.namespaceDelete)
 
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			http.Error(w, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+			return
+		}
 		http.Error(w, "no such API endpoint: "+r.URL.Path, http.StatusNotFound)
 	})
 	return mux
+}
+
+// allowedMethods lists the methods some route serves for r's path; the
+// catch-all above would otherwise turn every wrong method into a 404.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/v1/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }

@@ -112,19 +112,22 @@ func (t *Txn) UpsertJob(index uint64, job *structs.Job) error {
 	if ns == nil {
 		return fmt.Errorf("%w: namespace %q does not exist", ErrInvalidRequest, job.Namespace)
 	}
+	job.ModifyIndex = index
+	job.JobModifyIndex = index
 	if raw != nil {
 		old := raw.(*structs.Job)
 		job.CreateIndex = old.CreateIndex
 		job.Version = old.Version
-		if specChanged(old, job) {
-			job.Version++
+		if !specChanged(old, job) {
+			// an identical registration changes nothing, so a client's
+			// check-and-set index stays valid (as in Nomad)
+			return nil
 		}
+		job.Version++
 	} else {
 		job.CreateIndex = index
 		job.Version = 0
 	}
-	job.ModifyIndex = index
-	job.JobModifyIndex = index
 	if err := t.setJobStatus(job); err != nil {
 		return err
 	}
