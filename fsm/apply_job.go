@@ -76,11 +76,17 @@ func applyJobDeregister(txn *state.Txn, index uint64, payload any) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	jobModifyIndex := index
+	if !cmd.Purge {
+		if stored, err := txn.First(state.TableJobs, "id", cmd.Namespace, cmd.JobID); err == nil && stored != nil {
+			jobModifyIndex = stored.(*structs.Job).JobModifyIndex
+		}
+	}
 	if cmd.Eval != nil {
-		cmd.Eval.JobModifyIndex = index
+		cmd.Eval.JobModifyIndex = jobModifyIndex
 		if err := txn.UpsertEvals(index, []*structs.Evaluation{cmd.Eval}); err != nil {
 			return nil, err
 		}
 	}
-	return &JobRegisterResult{JobModifyIndex: index}, nil
+	return &JobRegisterResult{JobModifyIndex: jobModifyIndex}, nil
 }

@@ -217,10 +217,11 @@ func TestRejectedCommandLeavesNoTrace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := fixtureFSM(t)
-			mustApply(t, f.FSM, 18, NamespaceUpsertType, &NamespaceUpsertCommand{Namespaces: []*structs.Namespace{{Name: "empty"}}})
+			next := uint64(len(fixture())) + 1
+			mustApply(t, f.FSM, next, NamespaceUpsertType, &NamespaceUpsertCommand{Namespaces: []*structs.Namespace{{Name: "empty"}}})
 			before := dump(t, f.State())
 
-			res := applyAt(t, f.FSM, 19, tc.typ, tc.cmd)
+			res := applyAt(t, f.FSM, next+1, tc.typ, tc.cmd)
 			err, _ := res.(error)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Apply = %v, want an error wrapping %v", res, tc.want)
@@ -231,8 +232,8 @@ func TestRejectedCommandLeavesNoTrace(t *testing.T) {
 			if d := gocmp.Diff(before, dump(t, f.State())); d != "" {
 				t.Fatalf("rejected command left a partial write (-before +after):\n%s", d)
 			}
-			mustApply(t, f.FSM, 20, NodeUpdateStatusType, &NodeUpdateStatusCommand{NodeID: nodeID1, Status: structs.NodeStatusDown, UpdatedAt: unixAt(20)})
-			if n, _ := f.State().NodeByID(nil, nodeID1); n.Status != structs.NodeStatusDown || n.ModifyIndex != 20 {
+			mustApply(t, f.FSM, next+2, NodeUpdateStatusType, &NodeUpdateStatusCommand{NodeID: nodeID1, Status: structs.NodeStatusDown, UpdatedAt: unixAt(20)})
+			if n, _ := f.State().NodeByID(nil, nodeID1); n.Status != structs.NodeStatusDown || n.ModifyIndex != next+2 {
 				t.Fatalf("command after a rejected one not applied: %+v", n)
 			}
 		})

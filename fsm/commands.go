@@ -59,6 +59,9 @@ type NodeUpdateStatusCommand struct {
 	NodeID    string
 	Status    string
 	UpdatedAt int64
+	// Evals are the node-update evaluations the leader creates for every
+	// job with allocations on the node, in the same entry.
+	Evals []*structs.Evaluation `json:",omitempty"`
 }
 
 // NamespaceUpsertCommand creates or updates namespaces.

@@ -43,8 +43,8 @@ func TestDeterminism(t *testing.T) {
 	}{
 		{"register", entry{JobRegisterType, &JobRegisterCommand{Job: spec(2, 1)}},
 			want{"batchy", 0, 1, 1, 1, structs.JobStatusPending, false}},
-		{"re-register same spec, new submit time", entry{JobRegisterType, &JobRegisterCommand{Job: spec(2, 2)}},
-			want{"batchy", 0, 1, 2, 2, structs.JobStatusPending, false}},
+		{"re-register same spec, new submit time: no-op", entry{JobRegisterType, &JobRegisterCommand{Job: spec(2, 2)}},
+			want{"batchy", 0, 1, 1, 1, structs.JobStatusPending, false}},
 		{"register changed spec", entry{JobRegisterType, &JobRegisterCommand{Job: spec(3, 3)}},
 			want{"batchy", 1, 1, 3, 3, structs.JobStatusPending, false}},
 		{"node", entry{NodeRegisterType, &NodeRegisterCommand{Node: testNode(nodeID1, "client-1")}},
@@ -62,8 +62,8 @@ func TestDeterminism(t *testing.T) {
 		{"last alloc completes", entry{AllocUpsertType, &AllocUpsertCommand{Allocs: []*structs.Allocation{
 			alloc(allocID2, structs.AllocClientStatusComplete, run, 8),
 		}}}, want{"batchy", 1, 1, 8, 3, structs.JobStatusDead, false}},
-		{"re-register same spec keeps version; dead (batch with allocs)", entry{JobRegisterType, &JobRegisterCommand{Job: spec(3, 9)}},
-			want{"batchy", 1, 1, 9, 9, structs.JobStatusDead, false}},
+		{"re-register same spec: no-op, still dead (batch with allocs)", entry{JobRegisterType, &JobRegisterCommand{Job: spec(3, 9)}},
+			want{"batchy", 1, 1, 8, 3, structs.JobStatusDead, false}},
 
 		{"service register", entry{JobRegisterType, &JobRegisterCommand{Job: testJob(ns, "svc", structs.JobTypeService, 1)}},
 			want{"svc", 0, 10, 10, 10, structs.JobStatusPending, false}},
@@ -93,8 +93,8 @@ func TestDeterminism(t *testing.T) {
 		if d := diffStates(t, a.State(), b.State()); d != "" {
 			t.Fatalf("step %d %q: FSMs diverged (-A +B):\n%s", index, st.name, d)
 		}
-		if r, ok := ra.(*JobRegisterResult); ok && r.JobModifyIndex != index {
-			t.Errorf("step %d %q: result JobModifyIndex = %d, want %d", index, st.name, r.JobModifyIndex, index)
+		if r, ok := ra.(*JobRegisterResult); ok && r.JobModifyIndex != st.want.jobModify {
+			t.Errorf("step %d %q: result JobModifyIndex = %d, want %d", index, st.name, r.JobModifyIndex, st.want.jobModify)
 		}
 		j, err := a.State().JobByID(nil, ns, st.want.job)
 		if err != nil || j == nil {

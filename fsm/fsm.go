@@ -80,7 +80,14 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return res
 }
 
-func (f *FSM) applyEntry(index uint64, data []byte) (any, error) {
+func (f *FSM) applyEntry(index uint64, data []byte) (res any, err error) {
+	defer func() {
+		// A panic would crash every server on every replay of the entry;
+		// stopping loudly on this one server is the lesser harm.
+		if p := recover(); p != nil {
+			res, err = nil, f.stop(index, fmt.Errorf("panic while applying entry: %v", p))
+		}
+	}()
 	if len(data) < envelopeHeaderLen {
 		return nil, f.stop(index, fmt.Errorf("entry of %d bytes is shorter than the envelope header", len(data)))
 	}
@@ -102,7 +109,7 @@ func (f *FSM) applyEntry(index uint64, data []byte) (any, error) {
 	}
 	txn := f.State().Txn(true)
 	defer txn.Abort()
-	res, err := spec.apply(txn, index, payload)
+	res, err = spec.apply(txn, index, payload)
 	if err != nil {
 		// A rejected command is deterministic: every server rejects it.
 		return nil, fmt.Errorf("apply %s: %w", spec.name, err)

@@ -19,16 +19,19 @@ const IgnoreUnknownTypeFlag MessageType = 0x80
 
 // Command types. Append only.
 const (
-	JobRegisterType      MessageType = 1
-	JobDeregisterType    MessageType = 2
-	EvalUpsertType       MessageType = 3
-	EvalDeleteType       MessageType = 4
-	AllocUpsertType      MessageType = 5
-	NodeRegisterType     MessageType = 6
-	NodeDeregisterType   MessageType = 7
-	NodeUpdateStatusType MessageType = 8
-	NamespaceUpsertType  MessageType = 9
-	NamespaceDeleteType  MessageType = 10
+	JobRegisterType       MessageType = 1
+	JobDeregisterType     MessageType = 2
+	EvalUpsertType        MessageType = 3
+	EvalDeleteType        MessageType = 4
+	AllocUpsertType       MessageType = 5
+	NodeRegisterType      MessageType = 6
+	NodeDeregisterType    MessageType = 7
+	NodeUpdateStatusType  MessageType = 8
+	NamespaceUpsertType   MessageType = 9
+	NamespaceDeleteType   MessageType = 10
+	ApplyPlanResultsType  MessageType = 11
+	AllocClientUpdateType MessageType = 12
+	SchedulerConfigType   MessageType = 13
 )
 
 // Version is the FSM protocol version this build speaks: the highest

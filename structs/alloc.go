@@ -58,8 +58,26 @@ type AllocatedResources struct {
 
 // AllocatedTaskResources is one task's share of an allocation's resources.
 type AllocatedTaskResources struct {
-	Cpu    AllocatedCpuResources
-	Memory AllocatedMemoryResources
+	Cpu      AllocatedCpuResources
+	Memory   AllocatedMemoryResources
+	Networks []*NetworkResource
+	Devices  []*AllocatedDeviceResource
+}
+
+// AllocatedDeviceResource is a set of device instances given to a task.
+type AllocatedDeviceResource struct {
+	Vendor    string
+	Type      string
+	Name      string
+	DeviceIDs []string
+}
+
+// AllocatedPortMapping is one port the scheduler reserved on the node.
+type AllocatedPortMapping struct {
+	Label  string
+	Value  int
+	To     int
+	HostIP string
 }
 
 // AllocatedCpuResources is CPU in MHz shares and, optionally, whole cores.
@@ -74,9 +92,12 @@ type AllocatedMemoryResources struct {
 	MemoryMaxMB int64
 }
 
-// AllocatedSharedResources is shared by all tasks of an allocation.
+// AllocatedSharedResources is shared by all tasks of an allocation: the
+// group's network (with its reserved and dynamic ports) and its disk.
 type AllocatedSharedResources struct {
-	DiskMB int64
+	Networks []*NetworkResource
+	DiskMB   int64
+	Ports    []AllocatedPortMapping
 }
 
 // AllocMetric explains a placement decision, or why there was none.
