@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/berth-dev/berth/fsm"
@@ -72,7 +72,7 @@ func (s *Server) agentHealth(req *request) (any, error) {
 		h = &structs.AgentHealth{Ok: false, Message: err.Error()}
 	}
 	if !h.Ok {
-		return nil, &codedError{code: 500, msg: fmt.Sprintf(`{"server":{"ok":false,"message":%q}}`, h.Message)}
+		req.status = http.StatusInternalServerError
 	}
 	return &structs.AgentHealthResponse{Server: h}, nil
 }

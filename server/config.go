@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"time"
 )
 
@@ -59,6 +60,25 @@ type Config struct {
 	// MaxRequestBody bounds HTTP request bodies in bytes.
 	MaxRequestBody int64
 
+	// NumSchedulers is how many scheduler workers the leader runs
+	// (0: one per CPU).
+	NumSchedulers int
+	// EvalNackTimeout is how long a worker may hold an evaluation without
+	// acking it before the broker delivers it again.
+	EvalNackTimeout time.Duration
+	// EvalDeliveryLimit is how many deliveries an evaluation gets before
+	// it is marked failed.
+	EvalDeliveryLimit int
+
+	// Node heartbeats (heartbeat.go). The TTL given to agents is
+	// max(MinHeartbeatTTL, nodes/MaxHeartbeatsPerSecond) plus jitter; a
+	// node is marked down HeartbeatGrace after its TTL passes. A new
+	// leader gives every node FailoverHeartbeatTTL to check in.
+	MinHeartbeatTTL        time.Duration
+	MaxHeartbeatsPerSecond float64
+	HeartbeatGrace         time.Duration
+	FailoverHeartbeatTTL   time.Duration
+
 	// Version is the berth release this server runs, advertised in gossip.
 	Version string
 
@@ -76,12 +96,19 @@ func DefaultConfig() *Config {
 		GossipPort:             DefaultGossipPort,
 		RaftHeartbeatTimeout:   500 * time.Millisecond,
 		RaftElectionTimeout:    500 * time.Millisecond,
-		RaftLeaderLeaseTimeout: 250 * time.Millisecond,
+		RaftLeaderLeaseTimeout: 500 * time.Millisecond,
 		RaftCommitTimeout:      10 * time.Millisecond,
 		RaftSnapshotThreshold:  8192,
 		ApplyTimeout:           30 * time.Second,
 		ReconcileInterval:      5 * time.Second,
 		MaxRequestBody:         16 << 20,
+		NumSchedulers:          runtime.NumCPU(),
+		EvalNackTimeout:        60 * time.Second,
+		EvalDeliveryLimit:      3,
+		MinHeartbeatTTL:        10 * time.Second,
+		MaxHeartbeatsPerSecond: 50,
+		HeartbeatGrace:         10 * time.Second,
+		FailoverHeartbeatTTL:   5 * time.Minute,
 		Version:                "dev",
 	}
 }

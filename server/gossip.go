@@ -264,15 +264,25 @@ func (s *Server) checkPeersSupport(t fsm.MessageType) error {
 	if err := f.Error(); err != nil {
 		return err
 	}
+	var ids []string
 	for _, srv := range f.Configuration().Servers {
-		m := s.members.serverByID(string(srv.ID))
+		ids = append(ids, string(srv.ID))
+	}
+	return peersSupport(t.String(), since, ids, s.members.serverByID)
+}
+
+// peersSupport checks that every server in ids speaks at least FSM version
+// since. A server gossip has never shown is taken to speak version 1, the
+// oldest: assuming more could let the leader emit what it cannot apply.
+func peersSupport(command string, since int, ids []string, lookup func(id string) *member) error {
+	for _, id := range ids {
 		v := 1
-		if m != nil {
+		if m := lookup(id); m != nil {
 			v = m.fsmVersion()
 		}
 		if v < since {
 			return fmt.Errorf("%w: command %s needs FSM version %d but server %s speaks %d; upgrade every server first",
-				ErrPeersTooOld, t, since, srv.ID, v)
+				ErrPeersTooOld, command, since, id, v)
 		}
 	}
 	return nil

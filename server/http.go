@@ -56,6 +56,9 @@ type request struct {
 	prefix    string
 	// index is the Raft index the response is current as of.
 	index uint64
+	// status, when set, replaces 200 for a successful body (health checks
+	// answer their JSON with 500 when unhealthy, as Nomad does).
+	status int
 }
 
 // endpoint handles one route; it returns the value to encode as JSON.
@@ -161,6 +164,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind routeKind, f
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if req.status != 0 {
+		w.WriteHeader(req.status)
+	}
 	enc := json.NewEncoder(w)
 	if _, pretty := r.URL.Query()["pretty"]; pretty {
 		enc.SetIndent("", "    ")
