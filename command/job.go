@@ -18,6 +18,7 @@ func newJobCommand(g *globals) *cobra.Command {
 	job := groupCommand("job", "Submit, inspect and stop jobs")
 	job.AddCommand(
 		newJobRunCommand(g),
+		newJobPlanCommand(g),
 		newJobStatusCommand(g),
 		newJobStopCommand(g),
 		newJobValidateCommand(g),

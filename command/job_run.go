@@ -56,7 +56,7 @@ without a scheduler just leaves it pending, which is not an error.`,
 				job.Namespace = g.effectiveNamespace()
 			}
 			w := (&api.WriteOptions{Namespace: job.Namespace}).WithContext(cmd.Context())
-			resp, _, err := c.Jobs().Register(job, w)
+			resp, err := registerJob(cmd, c, job, w)
 			if err != nil {
 				return fmt.Errorf("register job %q: %w", job.ID, err)
 			}
@@ -110,5 +110,6 @@ without a scheduler just leaves it pending, which is not an error.`,
 	f.BoolVar(&detach, "detach", false, "return after registering, without waiting for the evaluation")
 	f.DurationVar(&mon.timeout, "monitor-timeout", defaultMonitorTimeout, "how long to wait for the evaluation")
 	_ = f.MarkHidden("monitor-timeout")
+	addCheckIndexFlag(cmd)
 	return cmd
 }

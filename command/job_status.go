@@ -155,6 +155,7 @@ func printJobStatus(w io.Writer, res *jobStatusResult, verbose bool, now time.Ti
 			return err
 		}
 	}
+	writeJobPlacementFailures(w, res.Evaluations)
 
 	fmt.Fprintln(w, "\nAllocations")
 	if len(res.Allocations) == 0 {

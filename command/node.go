@@ -14,6 +14,7 @@ import (
 func newNodeCommand(g *globals) *cobra.Command {
 	node := groupCommand("node", "Inspect worker nodes")
 	node.AddCommand(newNodeStatusCommand(g))
+	node.AddCommand(newNodeEligibilityCommand(g))
 	return node
 }
 

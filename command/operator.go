@@ -34,6 +34,7 @@ and that will not come back. Give exactly one of -peer-id or -peer-address.`,
 			}),
 	)
 	op.AddCommand(raft)
+	op.AddCommand(newOperatorSchedulerCommand(g))
 	return op
 }
 

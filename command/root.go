@@ -148,6 +148,8 @@ Flags may be written Nomad-style with one dash (-address X) or with two.`,
 		newJobCommand(g),
 		newNodeCommand(g),
 		newOperatorCommand(g),
+		newAllocCommand(g),
+		newEvalCommand(g),
 	)
 	return root
 }

@@ -15,7 +15,10 @@ func init() {
 			if cmd.Node == nil {
 				return nil, fmt.Errorf("%w: node register without a node", state.ErrInvalidRequest)
 			}
-			return nil, txn.UpsertNode(index, cmd.Node)
+			if err := txn.UpsertNode(index, cmd.Node); err != nil {
+				return nil, err
+			}
+			return nil, upsertEvals(txn, index, cmd.Evals)
 		},
 	})
 	register(NodeDeregisterType, &commandSpec{
@@ -30,7 +33,21 @@ func init() {
 		newPayload: func() any { return new(NodeUpdateStatusCommand) },
 		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
 			cmd := payload.(*NodeUpdateStatusCommand)
-			return nil, txn.UpdateNodeStatus(index, cmd.NodeID, cmd.Status, cmd.UpdatedAt)
+			if err := txn.UpdateNodeStatus(index, cmd.NodeID, cmd.Status, cmd.UpdatedAt); err != nil {
+				return nil, err
+			}
+			return nil, upsertEvals(txn, index, cmd.Evals)
+		},
+	})
+	register(NodeUpdateEligibilityType, &commandSpec{
+		name: "node-update-eligibility", since: 1, payloadVersion: 1,
+		newPayload: func() any { return new(NodeUpdateEligibilityCommand) },
+		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
+			cmd := payload.(*NodeUpdateEligibilityCommand)
+			if err := txn.UpdateNodeEligibility(index, cmd.NodeID, cmd.Eligibility); err != nil {
+				return nil, err
+			}
+			return nil, upsertEvals(txn, index, cmd.Evals)
 		},
 	})
 }

@@ -47,6 +47,9 @@ type AllocUpsertCommand struct {
 // NodeRegisterCommand registers a node.
 type NodeRegisterCommand struct {
 	Node *structs.Node
+	// Evals are node-update evaluations created with the registration
+	// (system jobs to place on a node that became ready).
+	Evals []*structs.Evaluation `json:",omitempty"`
 }
 
 // NodeDeregisterCommand removes nodes.
@@ -72,4 +75,13 @@ type NamespaceUpsertCommand struct {
 // NamespaceDeleteCommand removes namespaces.
 type NamespaceDeleteCommand struct {
 	Names []string
+}
+
+// NodeUpdateEligibilityCommand makes a node eligible or ineligible for
+// placements, with the evaluations that go with it.
+type NodeUpdateEligibilityCommand struct {
+	NodeID      string
+	Eligibility string
+	UpdatedAt   int64
+	Evals       []*structs.Evaluation `json:",omitempty"`
 }

@@ -254,7 +254,7 @@ func fixture() []entry {
 	api.SubmitTime = unixAt(15)
 
 	alloc3Done := testAlloc(allocID3, "prod", "report", evalID2, nodeID1, "report-group", structs.AllocClientStatusComplete, 8)
-	return []entry{
+	return append([]entry{
 		/* 1 */ {NamespaceUpsertType, &NamespaceUpsertCommand{Namespaces: []*structs.Namespace{
 			{Name: "prod", Description: "production", Meta: map[string]string{"team": "payments"}},
 		}}},
@@ -289,7 +289,7 @@ func fixture() []entry {
 			Eval: testEval(evalID4, structs.DefaultNamespace, "api", structs.JobTypeService, structs.EvalTriggerJobDeregister, structs.EvalStatusPending, 16)}},
 		/* 17 */ {JobDeregisterType, &JobDeregisterCommand{Namespace: "prod", JobID: "report", SubmitTime: unixAt(17),
 			Eval: testEval(evalID5, "prod", "report", structs.JobTypeBatch, structs.EvalTriggerJobDeregister, structs.EvalStatusPending, 17)}},
-	}
+	}, schedulingFixture()...)
 }
 
 // fixtureFSM returns an FSM with the whole fixture applied.

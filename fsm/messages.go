@@ -32,6 +32,8 @@ const (
 	ApplyPlanResultsType  MessageType = 11
 	AllocClientUpdateType MessageType = 12
 	SchedulerConfigType   MessageType = 13
+	// NodeUpdateEligibilityType payload: NodeUpdateEligibilityCommand.
+	NodeUpdateEligibilityType MessageType = 14
 )
 
 // Version is the FSM protocol version this build speaks: the highest

@@ -61,7 +61,8 @@ type Config struct {
 	MaxRequestBody int64
 
 	// NumSchedulers is how many scheduler workers the leader runs
-	// (0: one per CPU).
+	// (0: one per CPU; negative: none, so evaluations stay pending — for
+	// tests of the API alone).
 	NumSchedulers int
 	// EvalNackTimeout is how long a worker may hold an evaluation without
 	// acking it before the broker delivers it again.

@@ -104,6 +104,10 @@ func (s *Server) jobWrite(req *request) (any, error) {
 	switch sub {
 	case "":
 		return s.registerJob(req, id)
+	case "plan":
+		return s.jobPlan(req, id)
+	case "evaluate":
+		return s.jobEvaluate(req, id)
 	default:
 		return nil, &codedError{code: http.StatusMethodNotAllowed, msg: req.Method + " not allowed on job " + sub}
 	}

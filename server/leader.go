@@ -65,6 +65,13 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	s.leaderReady.Store(true)
 	s.logger.Info("leader ready")
+	s.startHeartbeatTimers(ctx)
+	defer s.stopHeartbeatTimers()
+
+	// Scheduling (eval broker, blocked evals, plan applier, workers) runs
+	// while this server leads; see worker.go.
+	stopScheduling := s.startScheduling(ctx)
+	defer stopScheduling()
 
 	interval := s.config.ReconcileInterval
 	if interval <= 0 {

@@ -33,7 +33,7 @@ func findJob(jobs []*nomad.JobListStub, id string) *nomad.JobListStub {
 
 // TestNomadCompatJobs drives the job lifecycle with the official client.
 func TestNomadCompatJobs(t *testing.T) {
-	c := servertest.NewCluster(t, 1)
+	c := servertest.NewCluster(t, 1, servertest.WithoutSchedulers())
 	addr := c.HTTPAddrs()[0]
 	nc := nomadClient(t, addr)
 	jobs := nc.Jobs()

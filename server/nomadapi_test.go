@@ -121,7 +121,7 @@ func hasNamespace(nss []*nomad.Namespace, name string) bool {
 // TestNomadCompatSingleServer covers the status, agent, operator, node,
 // allocation and namespace endpoints of one server.
 func TestNomadCompatSingleServer(t *testing.T) {
-	c := servertest.NewCluster(t, 1)
+	c := servertest.NewCluster(t, 1, servertest.WithoutSchedulers())
 	_, leader := c.Leader()
 	addr := c.HTTPAddrs()[0]
 	nc := nomadClient(t, addr)
@@ -339,7 +339,7 @@ func TestNomadCompatSingleServer(t *testing.T) {
 // TestNomadCompatCluster covers what needs three servers: the Raft
 // configuration, forwarding to the leader and stale reads.
 func TestNomadCompatCluster(t *testing.T) {
-	c := servertest.NewCluster(t, 3, servertest.WithConfig(func(i int, cfg *server.Config) {
+	c := servertest.NewCluster(t, 3, servertest.WithoutSchedulers(), servertest.WithConfig(func(i int, cfg *server.Config) {
 		cfg.MaxRequestBody = 32 << 10
 	}))
 	li, leader := c.WaitForLeader(15 * time.Second)
@@ -563,7 +563,7 @@ func bigJobBody(id string, size int) []byte {
 // that each is refused with Nomad's status code and leaves nothing behind.
 func TestNomadBadInput(t *testing.T) {
 	const limit = 16 << 10
-	c := servertest.NewCluster(t, 1, servertest.WithConfig(func(i int, cfg *server.Config) {
+	c := servertest.NewCluster(t, 1, servertest.WithoutSchedulers(), servertest.WithConfig(func(i int, cfg *server.Config) {
 		cfg.MaxRequestBody = limit
 	}))
 	_, s := c.Leader()

@@ -44,6 +44,11 @@ func (s *Server) routes() http.Handler {
 	s.handle(mux, "GET /v1/nodes", routeRead, s.nodeList)
 	s.handle(mux, "GET /v1/node/{id}", routeRead, s.nodeInfo)
 	s.handle(mux, "GET /v1/node/{id}/allocations", routeRead, s.nodeAllocations)
+	s.handle(mux, "PUT /v1/node/{id}/eligibility", routeWrite, s.nodeUpdateEligibility)
+	s.handle(mux, "POST /v1/node/{id}/eligibility", routeWrite, s.nodeUpdateEligibility)
+	s.clientRoutes(mux)
+
+	s.schedulerRoutes(mux)
 
 	s.handle(mux, "GET /v1/namespaces", routeRead, s.namespaceList)
 	s.handle(mux, "GET /v1/namespace/{name}", routeRead, s.namespaceInfo)

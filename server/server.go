@@ -64,6 +64,8 @@ type Server struct {
 	forwarder    *http.Client
 
 	leaderReady atomic.Bool
+	// heartbeats are the leader's per-node TTL timers (heartbeat.go).
+	heartbeats heartbeatTimers
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once

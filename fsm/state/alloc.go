@@ -130,3 +130,47 @@ func (s *StateStore) AllocsByEval(ws memdb.WatchSet, evalID string) ([]*structs.
 	}
 	return out, nil
 }
+
+// UpdateAllocsFromClient records what agents report: only ClientStatus,
+// ClientDescription, TaskStates and ModifyTime are taken from each
+// allocation (ModifyTime falls back to updatedAt). Allocations the store
+// does not know (garbage collected meanwhile) are skipped. The status of
+// the jobs concerned is refreshed.
+func (t *Txn) UpdateAllocsFromClient(index uint64, allocs []*structs.Allocation, updatedAt int64) error {
+	jobs := make(map[jobKey]struct{})
+	for _, a := range allocs {
+		if a == nil || a.ID == "" {
+			return fmt.Errorf("%w: allocation update without ID", ErrInvalidRequest)
+		}
+		raw, err := t.First(TableAllocs, "id", a.ID)
+		if err != nil {
+			return fmt.Errorf("alloc lookup: %w", err)
+		}
+		if raw == nil {
+			continue
+		}
+		c := *raw.(*structs.Allocation)
+		if a.ClientStatus != "" {
+			c.ClientStatus = a.ClientStatus
+		}
+		c.ClientDescription = a.ClientDescription
+		if a.TaskStates != nil {
+			c.TaskStates = a.TaskStates
+		}
+		c.ModifyTime = a.ModifyTime
+		if c.ModifyTime == 0 {
+			c.ModifyTime = updatedAt
+		}
+		c.ModifyIndex = index
+		if err := t.Insert(TableAllocs, &c); err != nil {
+			return fmt.Errorf("alloc insert: %w", err)
+		}
+		jobs[jobKey{c.Namespace, c.JobID}] = struct{}{}
+	}
+	if len(jobs) > 0 {
+		if err := t.bumpIndex(TableAllocs, index); err != nil {
+			return err
+		}
+	}
+	return t.refreshJobStatuses(index, jobs)
+}

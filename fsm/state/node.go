@@ -98,3 +98,28 @@ func (t *Txn) DeleteNodes(index uint64, ids []string) error {
 	}
 	return t.bumpIndex(TableNodes, index)
 }
+
+// UpdateNodeEligibility sets whether the scheduler may place work on a
+// node. A draining node cannot be made eligible.
+func (t *Txn) UpdateNodeEligibility(index uint64, nodeID, eligibility string) error {
+	if eligibility != structs.NodeSchedulingEligible && eligibility != structs.NodeSchedulingIneligible {
+		return fmt.Errorf("%w: unknown scheduling eligibility %q", ErrInvalidRequest, eligibility)
+	}
+	raw, err := t.First(TableNodes, "id", nodeID)
+	if err != nil {
+		return fmt.Errorf("node lookup: %w", err)
+	}
+	if raw == nil {
+		return fmt.Errorf("node %q: %w", nodeID, ErrNotFound)
+	}
+	c := *raw.(*structs.Node)
+	if eligibility == structs.NodeSchedulingEligible && (c.Drain || c.DrainStrategy != nil) {
+		return fmt.Errorf("%w: node %s is draining and cannot be made eligible", ErrInvalidRequest, nodeID)
+	}
+	c.SchedulingEligibility = eligibility
+	c.ModifyIndex = index
+	if err := t.Insert(TableNodes, &c); err != nil {
+		return fmt.Errorf("node insert: %w", err)
+	}
+	return t.bumpIndex(TableNodes, index)
+}

@@ -140,6 +140,8 @@ func decodeRecord(rec *snapshotRecord) (any, error) {
 		obj = new(structs.Evaluation)
 	case TableAllocs:
 		obj = new(structs.Allocation)
+	case TableSchedulerConfig:
+		obj = new(structs.SchedulerConfiguration)
 	default:
 		return nil, fmt.Errorf("restore: unknown table %q", rec.Table)
 	}

@@ -74,11 +74,12 @@ func schema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			},
 		},
+		TableSchedulerConfig: schedulerConfigTableSchema(),
 	}}
 }
 
 // Tables lists the tables a snapshot must carry, in restore order.
-var Tables = []string{TableNamespaces, TableNodes, TableJobs, TableEvals, TableAllocs}
+var Tables = []string{TableNamespaces, TableNodes, TableJobs, TableEvals, TableAllocs, TableSchedulerConfig}
 
 func mustSchema() *memdb.DBSchema {
 	s := schema()

@@ -50,7 +50,29 @@ type Option func(*Cluster)
 
 // WithConfig adjusts every server's config before it starts.
 func WithConfig(fn func(i int, c *server.Config)) Option {
-	return func(c *Cluster) { c.configure = fn }
+	return func(c *Cluster) {
+		prev := c.configure
+		c.configure = func(i int, cfg *server.Config) {
+			if prev != nil {
+				prev(i, cfg)
+			}
+			fn(i, cfg)
+		}
+	}
+}
+
+// WithoutSchedulers runs no scheduler workers: evaluations stay pending,
+// for tests that look at the API's bookkeeping rather than at placement.
+func WithoutSchedulers() Option {
+	return func(c *Cluster) {
+		prev := c.configure
+		c.configure = func(i int, cfg *server.Config) {
+			cfg.NumSchedulers = -1
+			if prev != nil {
+				prev(i, cfg)
+			}
+		}
+	}
 }
 
 // NewCluster starts n servers with bootstrap-expect n and waits for a
