@@ -7,14 +7,14 @@ import (
 
 func init() {
 	register(AllocUpsertType, &commandSpec{
-		name: "alloc-upsert", since: 1, payloadVersion: 1,
+		name: "alloc-upsert", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(AllocUpsertCommand) },
 		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
 			return nil, txn.UpsertAllocs(index, payload.(*AllocUpsertCommand).Allocs)
 		},
 	})
 	register(AllocClientUpdateType, &commandSpec{
-		name: "alloc-client-update", since: 1, payloadVersion: 1,
+		name: "alloc-client-update", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(AllocClientUpdateCommand) },
 		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
 			cmd := payload.(*AllocClientUpdateCommand)

@@ -9,12 +9,12 @@ import (
 
 func init() {
 	register(JobRegisterType, &commandSpec{
-		name: "job-register", since: 1, payloadVersion: 1,
+		name: "job-register", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(JobRegisterCommand) },
 		apply:      applyJobRegister,
 	})
 	register(JobDeregisterType, &commandSpec{
-		name: "job-deregister", since: 1, payloadVersion: 1,
+		name: "job-deregister", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(JobDeregisterCommand) },
 		apply:      applyJobDeregister,
 	})

@@ -8,7 +8,7 @@ import (
 
 func init() {
 	register(NodeRegisterType, &commandSpec{
-		name: "node-register", since: 1, payloadVersion: 1,
+		name: "node-register", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(NodeRegisterCommand) },
 		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
 			cmd := payload.(*NodeRegisterCommand)
@@ -22,14 +22,14 @@ func init() {
 		},
 	})
 	register(NodeDeregisterType, &commandSpec{
-		name: "node-deregister", since: 1, payloadVersion: 1,
+		name: "node-deregister", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(NodeDeregisterCommand) },
 		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
 			return nil, txn.DeleteNodes(index, payload.(*NodeDeregisterCommand).NodeIDs)
 		},
 	})
 	register(NodeUpdateStatusType, &commandSpec{
-		name: "node-update-status", since: 1, payloadVersion: 1,
+		name: "node-update-status", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(NodeUpdateStatusCommand) },
 		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
 			cmd := payload.(*NodeUpdateStatusCommand)
@@ -40,7 +40,7 @@ func init() {
 		},
 	})
 	register(NodeUpdateEligibilityType, &commandSpec{
-		name: "node-update-eligibility", since: 1, payloadVersion: 1,
+		name: "node-update-eligibility", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(NodeUpdateEligibilityCommand) },
 		apply: func(txn *state.Txn, index uint64, payload any) (any, error) {
 			cmd := payload.(*NodeUpdateEligibilityCommand)

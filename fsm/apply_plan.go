@@ -4,7 +4,7 @@ import "github.com/berth-dev/berth/fsm/state"
 
 func init() {
 	register(ApplyPlanResultsType, &commandSpec{
-		name: "apply-plan-results", since: 1, payloadVersion: 1,
+		name: "apply-plan-results", since: 1, payloadVersion: 2,
 		newPayload: func() any { return new(ApplyPlanResultsCommand) },
 		apply:      applyPlanResults,
 	})

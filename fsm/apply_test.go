@@ -58,8 +58,28 @@ func TestEncodeEnvelope(t *testing.T) {
 	if data[0] != byte(NodeDeregisterType) || data[1] != commands[NodeDeregisterType].payloadVersion {
 		t.Fatalf("header = % x", data[:2])
 	}
-	if got, want := string(data[2:]), `{"NodeIDs":["n"]}`; got != want {
-		t.Fatalf("payload = %s, want %s", got, want)
+	var got NodeDeregisterCommand
+	if err := decodePayload(data[1], data[2:], &got); err != nil || len(got.NodeIDs) != 1 || got.NodeIDs[0] != "n" {
+		t.Fatalf("payload decodes to %+v (%v)", got, err)
+	}
+}
+
+// Entries written by builds whose payloads were JSON (version 1) still
+// apply.
+func TestJSONPayloadVersionStillApplies(t *testing.T) {
+	t.Parallel()
+	f, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append([]byte{byte(NamespaceUpsertType), payloadVersionJSON}, `{"Namespaces":[{"Name":"legacy"}]}`...)
+	if res := f.Apply(&raft.Log{Index: 5, Type: raft.LogCommand, Data: data}); res != nil {
+		if err, ok := res.(error); ok {
+			t.Fatalf("apply JSON payload: %v", err)
+		}
+	}
+	if ns, _ := f.State().NamespaceByName(nil, "legacy"); ns == nil {
+		t.Fatal("namespace from a JSON payload was not applied")
 	}
 }
 

@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,7 +103,7 @@ func (f *FSM) applyEntry(index uint64, data []byte) (res any, err error) {
 		return nil, f.stop(index, fmt.Errorf("command %s has payload version %d; this server reads up to %d", spec.name, version, spec.payloadVersion))
 	}
 	payload := spec.newPayload()
-	if err := json.Unmarshal(data[envelopeHeaderLen:], payload); err != nil {
+	if err := decodePayload(version, data[envelopeHeaderLen:], payload); err != nil {
 		return nil, f.stop(index, fmt.Errorf("decode %s: %w", spec.name, err))
 	}
 	txn := f.State().Txn(true)

@@ -5,7 +5,7 @@
 package fsm
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 )
 
@@ -94,12 +94,11 @@ func Encode(t MessageType, payload any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("encode: unknown command type %d", t)
 	}
-	body, err := json.Marshal(payload)
-	if err != nil {
+	var buf bytes.Buffer
+	buf.WriteByte(byte(t))
+	buf.WriteByte(spec.payloadVersion)
+	if err := encodePayload(&buf, payload); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", spec.name, err)
 	}
-	buf := make([]byte, envelopeHeaderLen, envelopeHeaderLen+len(body))
-	buf[0] = byte(t)
-	buf[1] = spec.payloadVersion
-	return append(buf, body...), nil
+	return buf.Bytes(), nil
 }
