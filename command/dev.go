@@ -38,6 +38,7 @@ removes the temporary data.`,
 				cfg.NodeName = "dev"
 			}
 			cfg.GossipLocal = true
+			cfg.EnableDebug = true
 			cfg.RaftHeartbeatTimeout = 100 * time.Millisecond
 			cfg.RaftElectionTimeout = 100 * time.Millisecond
 			cfg.RaftLeaderLeaseTimeout = 50 * time.Millisecond

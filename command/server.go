@@ -31,6 +31,7 @@ type serverFlags struct {
 	datacenter      string
 	logLevel        string
 	logJSON         bool
+	enableDebug     bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, dev bool) {
@@ -41,6 +42,7 @@ func (f *serverFlags) register(cmd *cobra.Command, dev bool) {
 	fl.StringVar(&f.datacenter, "dc", "dc1", "datacenter of this server")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.BoolVar(&f.logJSON, "log-json", false, "write logs as JSON")
+	fl.BoolVar(&f.enableDebug, "enable-debug", dev, "serve Go's profiler under /debug/pprof/ on the HTTP port")
 	if dev {
 		fl.StringVar(&f.bind, "bind", "127.0.0.1", "address to bind every listener to")
 		fl.IntVar(&f.httpPort, "http-port", server.DefaultHTTPPort, "HTTP API port")
@@ -92,6 +94,7 @@ func (f *serverFlags) config(cmd *cobra.Command) (*server.Config, error) {
 		}
 	}
 	cfg.Version = Version
+	cfg.EnableDebug = f.enableDebug
 	cfg.Logger = logger
 	return cfg, nil
 }

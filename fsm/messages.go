@@ -100,5 +100,7 @@ func Encode(t MessageType, payload any) ([]byte, error) {
 	if err := encodePayload(&buf, payload); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", spec.name, err)
 	}
-	return buf.Bytes(), nil
+	// Raft keeps recent entries in memory; a grown buffer can be twice the
+	// entry's size, so hand it an exact copy.
+	return append(make([]byte, 0, buf.Len()), buf.Bytes()...), nil
 }

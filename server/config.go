@@ -59,6 +59,8 @@ type Config struct {
 
 	// MaxRequestBody bounds HTTP request bodies in bytes.
 	MaxRequestBody int64
+	// EnableDebug serves Go's profiler under /debug/pprof/ (on in dev mode).
+	EnableDebug bool
 
 	// NumSchedulers is how many scheduler workers the leader runs
 	// (0: one per CPU; negative: none, so evaluations stay pending — for

@@ -16,7 +16,7 @@ import (
 
 const (
 	raftDirName       = "raft"
-	raftLogCacheSize  = 512
+	raftLogCacheSize  = 64
 	snapshotsRetained = 2
 )
 

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 )
 
@@ -58,6 +59,15 @@ func (s *Server) routes() http.Handler {
 	s.handle(mux, "POST /v1/namespace/{name}", routeWrite, s.namespaceUpsert)
 	s.handle(mux, "DELETE /v1/namespace/{name}", routeWrite, s.namespaceDelete)
 
+	if s.config.EnableDebug {
+		// Nomad serves these under /v1/agent/pprof; the standard paths
+		// work with `go tool pprof http://addr/debug/pprof/heap`.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowedMethods(mux, r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
