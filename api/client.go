@@ -248,6 +248,8 @@ type request struct {
 	ctx    context.Context
 	// wait is how long the server may hold a blocking query.
 	wait time.Duration
+	// header holds extra request headers (the node secret).
+	header http.Header
 }
 
 func (c *Client) newRequest(method, path string) *request {
@@ -367,6 +369,9 @@ func (c *Client) do(r *request) (*http.Response, time.Duration, context.CancelFu
 	if r.token != "" {
 		req.Header.Set(HeaderToken, r.token)
 	}
+	for k, vs := range r.header {
+		req.Header[k] = vs
+	}
 
 	start := time.Now()
 	resp, err := c.http.Do(req)
@@ -404,6 +409,9 @@ func (c *Client) call(r *request, out any) (http.Header, time.Duration, error) {
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return resp.Header, rtt, fmt.Errorf("%s %s: decode response: %w", r.method, r.path, err)
 	}
+	// Drain what the decoder left (a trailing newline) so that the
+	// keep-alive connection goes back to the pool.
+	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.Header, rtt, nil
 }
 

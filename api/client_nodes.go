@@ -1,14 +1,9 @@
 package api
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/structs"
@@ -107,67 +102,13 @@ func (n *ClientNodes) UpdateAllocations(secret string, allocs []*structs.Allocat
 	return out.Index, nil
 }
 
-// callNode is call with the node secret header. It is a copy of do+call
-// because request has no field for extra headers.
-// TODO(api): give request a header field and fold this into do.
+// callNode is call with the node secret header.
 func (c *Client) callNode(r *request, secret string, out any) (http.Header, error) {
-	target := c.baseURL.String() + r.path
-	if q := r.params.Encode(); q != "" {
-		target += "?" + q
-	}
-	var body io.Reader
-	if r.body != nil {
-		b, err := json.Marshal(r.body)
-		if err != nil {
-			return nil, fmt.Errorf("encode request body: %w", err)
-		}
-		body = bytes.NewReader(b)
-	}
-	timeout := c.config.Timeout
-	if r.wait > 0 {
-		timeout += r.wait + r.wait/16
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if r.token != "" {
-		req.Header.Set(HeaderToken, r.token)
-	}
 	if secret != "" {
-		req.Header.Set(HeaderNodeSecret, secret)
+		r.header = http.Header{HeaderNodeSecret: []string{secret}}
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return nil, &StatusError{
-			Code:    resp.StatusCode,
-			Message: strings.TrimSpace(string(msg)),
-			Method:  r.method,
-			Path:    r.path,
-		}
-	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.Header, nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return resp.Header, fmt.Errorf("%s %s: decode response: %w", r.method, r.path, err)
-	}
-	// Drain what the decoder left (a trailing newline) so that the
-	// keep-alive connection goes back to the pool.
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.Header, nil
+	h, _, err := c.call(r, out)
+	return h, err
 }
 
 // NewPooledHTTPClient returns an HTTP client for one process that speaks

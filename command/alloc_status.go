@@ -76,39 +76,19 @@ func nonNilSlice[T any](s []T) []T {
 // resolveAlloc returns the allocation with ID id, or the only one whose ID
 // starts with id.
 func resolveAlloc(c *api.Client, id string, q *api.QueryOptions) (*structs.Allocation, error) {
-	a, _, err := c.Allocations().Info(id, q)
-	if err == nil {
-		return a, nil
-	}
-	if !api.IsNotFound(err) {
-		return nil, fmt.Errorf("get allocation %q: %w", id, err)
-	}
-	pq := *q
-	pq.Prefix = id
-	allocs, _, err := c.Allocations().List(&pq)
-	if err != nil {
-		return nil, fmt.Errorf("list allocations: %w", err)
-	}
-	switch len(allocs) {
-	case 0:
-		return nil, fmt.Errorf("no allocation with ID or prefix %q", id)
-	case 1:
-		aq := *q
-		if allocs[0].Namespace != "" {
-			aq.Namespace = allocs[0].Namespace
-		}
-		a, _, err := c.Allocations().Info(allocs[0].ID, &aq)
-		if err != nil {
-			return nil, fmt.Errorf("get allocation %q: %w", allocs[0].ID, err)
-		}
-		return a, nil
-	default:
-		ids := make([]string, 0, len(allocs))
-		for _, a := range allocs {
-			ids = append(ids, a.ID)
-		}
-		return nil, fmt.Errorf("prefix %q matches %d allocations: %s", id, len(allocs), strings.Join(ids, ", "))
-	}
+	return resolveByPrefix("allocation", id, q,
+		func(id string, q *api.QueryOptions) (*structs.Allocation, error) {
+			a, _, err := c.Allocations().Info(id, q)
+			return a, err
+		},
+		func(q *api.QueryOptions) ([]prefixMatch, error) {
+			allocs, _, err := c.Allocations().List(q)
+			m := make([]prefixMatch, len(allocs))
+			for i, a := range allocs {
+				m[i] = prefixMatch{id: a.ID, namespace: a.Namespace}
+			}
+			return m, err
+		})
 }
 
 var allocListHeader = []string{"ID", "Node ID", "Job ID", "Task Group", "Version", "Desired", "Status", "Created", "Modified"}

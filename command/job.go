@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,39 +30,19 @@ func newJobCommand(g *globals) *cobra.Command {
 // resolveJob returns the job with ID id, or the only job whose ID starts
 // with id.
 func resolveJob(c *api.Client, id string, q *api.QueryOptions) (*structs.Job, error) {
-	job, _, err := c.Jobs().Info(id, q)
-	if err == nil {
-		return job, nil
-	}
-	if !api.IsNotFound(err) {
-		return nil, fmt.Errorf("get job %q: %w", id, err)
-	}
-	pq := *q
-	pq.Prefix = id
-	jobs, _, err := c.Jobs().List(&pq)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	switch len(jobs) {
-	case 0:
-		return nil, fmt.Errorf("no job with ID or prefix %q", id)
-	case 1:
-		jq := *q
-		if jobs[0].Namespace != "" {
-			jq.Namespace = jobs[0].Namespace
-		}
-		job, _, err := c.Jobs().Info(jobs[0].ID, &jq)
-		if err != nil {
-			return nil, fmt.Errorf("get job %q: %w", jobs[0].ID, err)
-		}
-		return job, nil
-	default:
-		ids := make([]string, len(jobs))
-		for i, j := range jobs {
-			ids[i] = j.ID
-		}
-		return nil, fmt.Errorf("prefix %q matches %d jobs: %s", id, len(jobs), strings.Join(ids, ", "))
-	}
+	return resolveByPrefix("job", id, q,
+		func(id string, q *api.QueryOptions) (*structs.Job, error) {
+			j, _, err := c.Jobs().Info(id, q)
+			return j, err
+		},
+		func(q *api.QueryOptions) ([]prefixMatch, error) {
+			jobs, _, err := c.Jobs().List(q)
+			m := make([]prefixMatch, len(jobs))
+			for i, j := range jobs {
+				m[i] = prefixMatch{id: j.ID, namespace: j.Namespace}
+			}
+			return m, err
+		})
 }
 
 // evalMonitor waits for an evaluation to leave "pending".

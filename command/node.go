@@ -3,7 +3,6 @@ package command
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -64,35 +63,19 @@ func newNodeStatusCommand(g *globals) *cobra.Command {
 // resolveNode returns the node with ID id, or the only one whose ID starts
 // with id.
 func resolveNode(c *api.Client, id string, q *api.QueryOptions) (*structs.Node, error) {
-	n, _, err := c.Nodes().Info(id, q)
-	if err == nil {
-		return n, nil
-	}
-	if !api.IsNotFound(err) {
-		return nil, fmt.Errorf("get node %q: %w", id, err)
-	}
-	pq := *q
-	pq.Prefix = id
-	nodes, _, err := c.Nodes().List(&pq)
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	switch len(nodes) {
-	case 0:
-		return nil, fmt.Errorf("no node with ID or prefix %q", id)
-	case 1:
-		n, _, err := c.Nodes().Info(nodes[0].ID, q)
-		if err != nil {
-			return nil, fmt.Errorf("get node %q: %w", nodes[0].ID, err)
-		}
-		return n, nil
-	default:
-		ids := make([]string, len(nodes))
-		for i, n := range nodes {
-			ids[i] = n.ID
-		}
-		return nil, fmt.Errorf("prefix %q matches %d nodes: %s", id, len(nodes), strings.Join(ids, ", "))
-	}
+	return resolveByPrefix("node", id, q,
+		func(id string, q *api.QueryOptions) (*structs.Node, error) {
+			n, _, err := c.Nodes().Info(id, q)
+			return n, err
+		},
+		func(q *api.QueryOptions) ([]prefixMatch, error) {
+			nodes, _, err := c.Nodes().List(q)
+			m := make([]prefixMatch, len(nodes))
+			for i, n := range nodes {
+				m[i] = prefixMatch{id: n.ID}
+			}
+			return m, err
+		})
 }
 
 var nodeListHeader = []string{"ID", "Node Pool", "DC", "Name", "Class", "Drain", "Eligibility", "Status"}
