@@ -90,6 +90,28 @@ func (s *StateStore) JobSummary(ws memdb.WatchSet, job *structs.Job) (*structs.J
 			sum.ModifyIndex = a.ModifyIndex
 		}
 	}
+	// Queued is what the newest processed evaluation could not place yet.
+	evals, err := s.EvalsByJob(ws, job.Namespace, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	var newest *structs.Evaluation
+	for _, e := range evals {
+		if e.Status != structs.EvalStatusComplete && e.Status != structs.EvalStatusBlocked {
+			continue
+		}
+		if e.QueuedAllocations != nil && (newest == nil || e.ModifyIndex > newest.ModifyIndex) {
+			newest = e
+		}
+	}
+	if newest != nil {
+		for tg, n := range newest.QueuedAllocations {
+			if tgs, ok := sum.Summary[tg]; ok {
+				tgs.Queued = n
+				sum.Summary[tg] = tgs
+			}
+		}
+	}
 	return sum, nil
 }
 
