@@ -8,6 +8,9 @@ import (
 	"github.com/berth-dev/berth/api"
 )
 
+// Heartbeats: a heap orders every node by when its next heartbeat is due,
+// and a fixed pool of workers sends them.
+
 type hbEntry struct {
 	due  time.Time
 	node *simNode
@@ -106,5 +109,3 @@ func (s *Simulator) heartbeatWorker(ctx context.Context, work <-chan *simNode) {
 		}
 	}
 }
-
-// --- allocations ---

@@ -413,5 +413,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// --- heartbeats ---
