@@ -80,6 +80,9 @@ type evalBroker struct {
 
 	mu      sync.Mutex
 	enabled bool
+	// paused holds scheduler deliveries (the scheduler configuration's
+	// PauseEvalBroker); the failed queue is still served.
+	paused bool
 	// deliveries counts deliveries of every eval the broker tracks
 	// (ready, unacked, waiting behind its job, delayed, in nack delay).
 	deliveries map[string]int
@@ -225,6 +228,19 @@ func (b *evalBroker) pushReadyLocked(queue string, e *structs.Evaluation) {
 	b.notifyReadyLocked()
 }
 
+// SetPaused holds or resumes deliveries to scheduler workers.
+func (b *evalBroker) SetPaused(paused bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused == paused {
+		return
+	}
+	b.paused = paused
+	if !paused {
+		b.notifyReadyLocked()
+	}
+}
+
 func (b *evalBroker) notifyReadyLocked() {
 	close(b.readyNotify)
 	b.readyNotify = make(chan struct{})
@@ -287,6 +303,9 @@ func (b *evalBroker) Dequeue(ctx context.Context, types []string) (*structs.Eval
 func (b *evalBroker) takeLocked(types []string) (*structs.Evaluation, string) {
 	var best *evalHeap
 	for _, t := range types {
+		if b.paused && t != failedQueue {
+			continue
+		}
 		h := b.ready[t]
 		if h == nil || h.Len() == 0 {
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"time"
@@ -76,6 +77,7 @@ func (s *Server) startScheduling(parent context.Context) func() {
 	ss.goRun(func() { ss.blocked.watchCapacity(ctx, s.fsm.State) })
 	ss.goRun(func() { ss.reapFailed(ctx) })
 	ss.goRun(func() { ss.reapSuperseded(ctx) })
+	ss.goRun(func() { ss.watchPause(ctx) })
 	for i := 0; i < n; i++ {
 		w := &worker{ss: ss, logger: ss.logger.With("component", "worker", "worker", i)}
 		ss.goRun(func() { w.run(ctx) })
@@ -144,6 +146,11 @@ func (ss *schedulingServices) feedEvals(ctx context.Context) {
 						ss.blocked.Untrack(e.ID)
 					}
 				}
+				// the pause read from the same snapshot: an evaluation
+				// written after a pause is never delivered before it
+				if cfg, err := snap.SchedulerConfig(nil); err == nil && cfg != nil {
+					ss.broker.SetPaused(cfg.PauseEvalBroker)
+				}
 				ss.broker.EnqueueAll(pending)
 			}
 			last = max(index, 1)
@@ -154,24 +161,70 @@ func (ss *schedulingServices) feedEvals(ctx context.Context) {
 	}
 }
 
-// reapFailed marks evals that reached the delivery limit as failed.
+// A failed evaluation is retried once more by a follow-up after a delay
+// spread over a range, so a fault that made every delivery fail (a leader
+// that kept losing its lease, say) does not leave the job unscheduled.
+const (
+	failedFollowUpBaseWait = time.Minute
+	failedFollowUpRange    = 5 * time.Minute
+)
+
+// reapFailed marks evals that reached the delivery limit as failed and
+// creates their delayed follow-up, in one entry.
 func (ss *schedulingServices) reapFailed(ctx context.Context) {
 	for {
 		e, token, err := ss.broker.Dequeue(ctx, []string{failedQueue})
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		u := e.Copy()
 		u.Status = structs.EvalStatusFailed
 		u.StatusDescription = fmt.Sprintf("evaluation reached delivery limit (%d)", ss.broker.cfg.DeliveryLimit)
-		u.ModifyTime = time.Now().UnixNano()
-		if _, err := ss.upsertEvals(u); err != nil {
+		u.ModifyTime = now.UnixNano()
+		followUp := failedFollowUp(u, generateUUID(), now, rand.N(failedFollowUpRange))
+		u.NextEval = followUp.ID
+		if _, err := ss.upsertEvals(u, followUp); err != nil {
 			ss.logger.Warn("mark evaluation failed", "eval_id", e.ID, "error", err)
 			_ = ss.broker.Nack(e.ID, token)
 			continue
 		}
 		ss.logger.Warn("evaluation failed: delivery limit reached", "eval_id", e.ID, "job_id", e.JobID)
 		_ = ss.broker.Ack(e.ID, token)
+	}
+}
+
+// watchPause applies the scheduler configuration's PauseEvalBroker to the
+// broker (operators hold scheduling during maintenance with it).
+func (ss *schedulingServices) watchPause(ctx context.Context) {
+	for {
+		ws := memdb.NewWatchSet()
+		st := ss.srv.State()
+		ws.Add(st.AbandonCh())
+		if cfg, err := st.SchedulerConfig(ws); err == nil && cfg != nil {
+			ss.broker.SetPaused(cfg.PauseEvalBroker)
+		}
+		if ws.WatchCtx(ctx) != nil {
+			return
+		}
+	}
+}
+
+// failedFollowUp is the evaluation that retries a failed one after
+// failedFollowUpBaseWait plus jitter.
+func failedFollowUp(failed *structs.Evaluation, id string, now time.Time, jitter time.Duration) *structs.Evaluation {
+	return &structs.Evaluation{
+		ID:           id,
+		Namespace:    failed.Namespace,
+		Priority:     failed.Priority,
+		Type:         failed.Type,
+		TriggeredBy:  structs.EvalTriggerFailedFollowUp,
+		JobID:        failed.JobID,
+		Status:       structs.EvalStatusPending,
+		WaitUntil:    now.Add(failedFollowUpBaseWait + jitter),
+		PreviousEval: failed.ID,
+		CreateTime:   now.UnixNano(),
+		ModifyTime:   now.UnixNano(),
 	}
 }
 

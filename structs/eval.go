@@ -23,6 +23,7 @@ const (
 	EvalTriggerPeriodicJob      = "periodic-job"
 	EvalTriggerQueuedAllocs     = "queued-allocs"
 	EvalTriggerPreemption       = "preemption"
+	EvalTriggerFailedFollowUp   = "failed-eval-follow-up"
 )
 
 // Evaluation asks the scheduler to reconcile a job with the cluster.
