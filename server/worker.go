@@ -77,7 +77,6 @@ func (s *Server) startScheduling(parent context.Context) func() {
 	ss.goRun(func() { ss.blocked.watchCapacity(ctx, s.fsm.State) })
 	ss.goRun(func() { ss.reapFailed(ctx) })
 	ss.goRun(func() { ss.reapSuperseded(ctx) })
-	ss.goRun(func() { ss.watchPause(ctx) })
 	for i := 0; i < n; i++ {
 		w := &worker{ss: ss, logger: ss.logger.With("component", "worker", "worker", i)}
 		ss.goRun(func() { w.run(ctx) })
@@ -123,10 +122,17 @@ func (ss *schedulingServices) feedEvals(ctx context.Context) {
 		ws := memdb.NewWatchSet()
 		ws.Add(st.AbandonCh())
 		st.Index(ws, state.TableEvals)
+		st.SchedulerConfig(ws) // wakes the loop on pause and resume
 		// read from a snapshot taken after the watch is set: the list and
 		// its index agree, and any later write wakes us
 		snap := st.Snapshot()
 		index := snap.Index(nil, state.TableEvals)
+		// PauseEvalBroker is applied here, from the same snapshot as the
+		// evaluations and by this one goroutine, so an evaluation written
+		// after a pause is never delivered before the pause takes hold
+		if cfg, err := snap.SchedulerConfig(nil); err == nil && cfg != nil {
+			ss.broker.SetPaused(cfg.PauseEvalBroker)
+		}
 		if index > last || last == 0 {
 			evals, err := snap.Evals(nil, structs.AllNamespacesSentinel, "")
 			if err != nil {
@@ -145,11 +151,6 @@ func (ss *schedulingServices) feedEvals(ctx context.Context) {
 					case e.TerminalStatus():
 						ss.blocked.Untrack(e.ID)
 					}
-				}
-				// the pause read from the same snapshot: an evaluation
-				// written after a pause is never delivered before it
-				if cfg, err := snap.SchedulerConfig(nil); err == nil && cfg != nil {
-					ss.broker.SetPaused(cfg.PauseEvalBroker)
 				}
 				ss.broker.EnqueueAll(pending)
 			}
@@ -191,22 +192,6 @@ func (ss *schedulingServices) reapFailed(ctx context.Context) {
 		}
 		ss.logger.Warn("evaluation failed: delivery limit reached", "eval_id", e.ID, "job_id", e.JobID)
 		_ = ss.broker.Ack(e.ID, token)
-	}
-}
-
-// watchPause applies the scheduler configuration's PauseEvalBroker to the
-// broker (operators hold scheduling during maintenance with it).
-func (ss *schedulingServices) watchPause(ctx context.Context) {
-	for {
-		ws := memdb.NewWatchSet()
-		st := ss.srv.State()
-		ws.Add(st.AbandonCh())
-		if cfg, err := st.SchedulerConfig(ws); err == nil && cfg != nil {
-			ss.broker.SetPaused(cfg.PauseEvalBroker)
-		}
-		if ws.WatchCtx(ctx) != nil {
-			return
-		}
 	}
 }
 
