@@ -75,8 +75,10 @@ func TestDeterminism(t *testing.T) {
 		{"service alloc stopped: dead", entry{AllocUpsertType, &AllocUpsertCommand{Allocs: []*structs.Allocation{
 			svcAlloc(structs.AllocClientStatusComplete, stop, 13)}}},
 			want{"svc", 1, 10, 13, 12, structs.JobStatusDead, true}},
-		{"service re-register: version up, pending again", entry{JobRegisterType, &JobRegisterCommand{Job: testJob(ns, "svc", structs.JobTypeService, 1)}},
-			want{"svc", 2, 10, 14, 14, structs.JobStatusPending, false}},
+		// without an evaluation in the entry nothing is pending, and every
+		// allocation it had is terminal: dead, as Nomad reports it
+		{"service re-register without an eval: version up, still dead", entry{JobRegisterType, &JobRegisterCommand{Job: testJob(ns, "svc", structs.JobTypeService, 1)}},
+			want{"svc", 2, 10, 14, 14, structs.JobStatusDead, false}},
 	}
 
 	a, b := newTestFSM(t), newTestFSM(t)

@@ -226,8 +226,9 @@ func TestPlanResultsJobStatus(t *testing.T) {
 		t.Errorf("placed job = %s, want running", got)
 	}
 	mustApply(t, f.FSM, 6, AllocClientUpdateType, &AllocClientUpdateCommand{Allocs: []*structs.Allocation{{ID: allocID2, ClientStatus: structs.AllocClientStatusFailed}}, UpdatedAt: unixAt(6)})
-	if got := status("high"); got != structs.JobStatusPending {
-		t.Errorf("service job with only a failed alloc = %s, want pending", got)
+	// as Nomad: nothing live and no evaluation pending means dead
+	if got := status("high"); got != structs.JobStatusDead {
+		t.Errorf("service job with only a failed alloc = %s, want dead", got)
 	}
 	if a, _ := f.State().AllocByID(nil, allocID2); a.ModifyTime != unixAt(6) {
 		t.Errorf("client update without ModifyTime: ModifyTime = %d, want the command's", a.ModifyTime)

@@ -61,8 +61,10 @@ func (s *StateStore) EvalsByJob(ws memdb.WatchSet, namespace, jobID string) ([]*
 	return out, nil
 }
 
-// UpsertEvals creates or updates evaluations.
+// UpsertEvals creates or updates evaluations, and the status of the jobs
+// they belong to (a job is pending while an evaluation of it is).
 func (t *Txn) UpsertEvals(index uint64, evals []*structs.Evaluation) error {
+	jobs := make(map[jobKey]struct{}, 1)
 	for _, e := range evals {
 		if e == nil || strings.TrimSpace(e.ID) == "" {
 			return fmt.Errorf("%w: evaluation without ID", ErrInvalidRequest)
@@ -81,8 +83,12 @@ func (t *Txn) UpsertEvals(index uint64, evals []*structs.Evaluation) error {
 		if err := t.Insert(TableEvals, e); err != nil {
 			return fmt.Errorf("eval insert: %w", err)
 		}
+		jobs[jobKey{e.Namespace, e.JobID}] = struct{}{}
 	}
-	return t.bumpIndex(TableEvals, index)
+	if err := t.bumpIndex(TableEvals, index); err != nil {
+		return err
+	}
+	return t.refreshJobStatuses(index, jobs)
 }
 
 // DeleteEvals removes evaluations (garbage collection).

@@ -176,7 +176,7 @@ func (t *Txn) DeleteJob(index uint64, namespace, id string) error {
 }
 
 // refreshJobStatus recomputes the status of a job after its allocations
-// changed.
+// or evaluations changed.
 func (t *Txn) refreshJobStatus(index uint64, namespace, id string) error {
 	raw, err := t.First(TableJobs, "id", namespace, id)
 	if err != nil || raw == nil {
@@ -197,25 +197,45 @@ func (t *Txn) refreshJobStatus(index uint64, namespace, id string) error {
 	return t.bumpIndex(TableJobs, index)
 }
 
+// setJobStatus derives a job's status as Nomad does: system, periodic and
+// parameterized jobs run until stopped; others run while an allocation is
+// live, are pending while an evaluation is, and are dead once everything
+// they had is terminal.
 func (t *Txn) setJobStatus(job *structs.Job) error {
+	if job.Type == structs.JobTypeSystem || job.IsPeriodic() || job.IsParameterized() {
+		job.Status = structs.JobStatusRunning
+		if job.Stop {
+			job.Status = structs.JobStatusDead
+		}
+		return nil
+	}
 	it, err := t.Get(TableAllocs, "job", job.Namespace, job.ID)
 	if err != nil {
 		return fmt.Errorf("job allocs: %w", err)
 	}
-	var any, live bool
+	hasAlloc := false
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		any = true
+		hasAlloc = true
 		if !raw.(*structs.Allocation).TerminalStatus() {
-			live = true
+			job.Status = structs.JobStatusRunning
+			return nil
 		}
 	}
-	batchLike := job.Type == structs.JobTypeBatch || job.Type == structs.JobTypeSysBatch
-	switch {
-	case live:
-		job.Status = structs.JobStatusRunning
-	case job.Stop, any && batchLike:
+	it, err = t.Get(TableEvals, "job", job.Namespace, job.ID)
+	if err != nil {
+		return fmt.Errorf("job evals: %w", err)
+	}
+	hasEval := false
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		hasEval = true
+		if !raw.(*structs.Evaluation).TerminalStatus() {
+			job.Status = structs.JobStatusPending
+			return nil
+		}
+	}
+	if hasAlloc || hasEval {
 		job.Status = structs.JobStatusDead
-	default:
+	} else {
 		job.Status = structs.JobStatusPending
 	}
 	return nil

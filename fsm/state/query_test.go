@@ -193,7 +193,8 @@ func TestJobStatusAndSummary(t *testing.T) {
 		{"default", "web", structs.JobStatusRunning},
 		{"default", "web-2", structs.JobStatusRunning},
 		{"default", "api", structs.JobStatusPending},
-		{"prod", "web", structs.JobStatusDead}, // batch, every alloc terminal
+		// every alloc terminal, but an evaluation of it is not: pending, as Nomad
+		{"prod", "web", structs.JobStatusPending},
 	} {
 		j, _ := s.JobByID(ws, tc.ns, tc.id)
 		if j.Status != tc.status {
