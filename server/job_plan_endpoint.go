@@ -93,7 +93,7 @@ func (s *Server) jobPlan(req *request, pathID string) (any, error) {
 		CreateTime:     now.UnixNano(),
 		ModifyTime:     now.UnixNano(),
 	}
-	view := newSnapshotState(snap)
+	view := newSnapshotState(snap, &s.nodeLists)
 	planner := &dryRunPlanner{index: view.Index()}
 	sched, err := scheduler.New(job.Type, scheduler.Config{
 		Logger: s.baseLogger.With("component", "job_plan", "job_id", job.ID),

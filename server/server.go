@@ -64,6 +64,8 @@ type Server struct {
 	forwarder    *http.Client
 
 	leaderReady atomic.Bool
+	// nodeLists shares node lists between scheduler views.
+	nodeLists nodeListCache
 	// heartbeats are the leader's per-node TTL timers (heartbeat.go).
 	heartbeats heartbeatTimers
 

@@ -310,7 +310,7 @@ func (w *worker) process(ctx context.Context, e *structs.Evaluation, token strin
 		return
 	}
 	snap := st.Snapshot()
-	view := newSnapshotState(snap)
+	view := newSnapshotState(snap, &w.ss.srv.nodeLists)
 	w.snapIndex = view.Index()
 	sched, err := scheduler.New(e.Type, scheduler.Config{
 		Logger: w.logger.With("eval_id", e.ID),
@@ -358,7 +358,7 @@ func (w *worker) SubmitPlan(plan *structs.Plan) (*structs.PlanResult, scheduler.
 	if err != nil {
 		return nil, nil, err
 	}
-	view := newSnapshotState(st.Snapshot())
+	view := newSnapshotState(st.Snapshot(), &w.ss.srv.nodeLists)
 	w.snapIndex = view.Index()
 	return result, view, nil
 }
