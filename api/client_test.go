@@ -27,6 +27,21 @@ type recorded struct {
 	Body   []byte
 }
 
+// assertRequest checks the method, escaped path and query of a request
+// (a nil query means none).
+func (rec recorded) assertRequest(t *testing.T, method, path string, query url.Values) {
+	t.Helper()
+	if rec.Method != method || rec.Path != path {
+		t.Errorf("request = %s %s, want %s %s", rec.Method, rec.Path, method, path)
+	}
+	if query == nil {
+		query = url.Values{}
+	}
+	if diff := cmp.Diff(query, rec.Query); diff != "" {
+		t.Errorf("query (-want +got):\n%s", diff)
+	}
+}
+
 // recorder holds the last request a canned server saw.
 type recorder struct {
 	mu   sync.Mutex
@@ -511,16 +526,7 @@ func TestEndpoints(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec := recorder.get()
-			if rec.Method != tc.wantMethod || rec.Path != tc.wantPath {
-				t.Errorf("request = %s %s, want %s %s", rec.Method, rec.Path, tc.wantMethod, tc.wantPath)
-			}
-			wantQuery := tc.wantQuery
-			if wantQuery == nil {
-				wantQuery = url.Values{}
-			}
-			if diff := cmp.Diff(wantQuery, rec.Query); diff != "" {
-				t.Errorf("query (-want +got):\n%s", diff)
-			}
+			rec.assertRequest(t, tc.wantMethod, tc.wantPath, tc.wantQuery)
 			if tc.want != nil {
 				if diff := cmp.Diff(tc.want, got); diff != "" {
 					t.Errorf("result (-want +got):\n%s", diff)

@@ -157,16 +157,7 @@ func TestClientNodeEndpoints(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec := recorder.get()
-			if rec.Method != tc.wantMethod || rec.Path != tc.wantPath {
-				t.Errorf("request = %s %s, want %s %s", rec.Method, rec.Path, tc.wantMethod, tc.wantPath)
-			}
-			wantQuery := tc.wantQuery
-			if wantQuery == nil {
-				wantQuery = url.Values{}
-			}
-			if diff := cmp.Diff(wantQuery, rec.Query); diff != "" {
-				t.Errorf("query (-want +got):\n%s", diff)
-			}
+			rec.assertRequest(t, tc.wantMethod, tc.wantPath, tc.wantQuery)
 			if s := rec.Header.Get(HeaderNodeSecret); s != tc.wantSecret {
 				t.Errorf("%s = %q, want %q", HeaderNodeSecret, s, tc.wantSecret)
 			}

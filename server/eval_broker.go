@@ -394,17 +394,27 @@ func (b *evalBroker) ResumeNackTimeout(evalID, token string) error {
 	return nil
 }
 
+// endDeliveryLocked ends the outstanding delivery named by evalID and
+// token: its ack timer stops and it is no longer unacked.
+func (b *evalBroker) endDeliveryLocked(evalID, token string) (*unackedEval, error) {
+	u, err := b.unackedLocked(evalID, token)
+	if err != nil {
+		return nil, err
+	}
+	u.stopTimer()
+	delete(b.unacked, evalID)
+	return u, nil
+}
+
 // Ack completes a delivery. The newest eval waiting behind it for the same
 // job becomes ready; older waiting ones are superseded.
 func (b *evalBroker) Ack(evalID, token string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	u, err := b.unackedLocked(evalID, token)
+	u, err := b.endDeliveryLocked(evalID, token)
 	if err != nil {
 		return err
 	}
-	u.stopTimer()
-	delete(b.unacked, evalID)
 	delete(b.deliveries, evalID)
 	if again, ok := b.requeue[evalID]; ok {
 		delete(b.requeue, evalID)
@@ -448,12 +458,10 @@ func (b *evalBroker) Ack(evalID, token string) error {
 func (b *evalBroker) Nack(evalID, token string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	u, err := b.unackedLocked(evalID, token)
+	u, err := b.endDeliveryLocked(evalID, token)
 	if err != nil {
 		return err
 	}
-	u.stopTimer()
-	delete(b.unacked, evalID)
 	delete(b.requeue, evalID) // it is delivered again anyway
 	e := u.eval
 	n := b.deliveries[evalID]
