@@ -1,0 +1,322 @@
+package ctrtask
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/errdefs"
+
+	"github.com/berth-dev/berth/plugins/driver"
+)
+
+// CreateOptions are the driver-specific parts of a container.
+type CreateOptions struct {
+	// Image is the (unpacked) image the rootfs is snapshotted from; nil
+	// when RootfsPath is used.
+	Image containerd.Image
+	// RootfsPath is a host directory used as the rootfs as is (no
+	// snapshot), for the exec driver.
+	RootfsPath string
+	// SpecOpts are applied after the image config and CommonSpecOpts.
+	SpecOpts []oci.SpecOpts
+	// Labels are extra container labels.
+	Labels map[string]string
+}
+
+// entry is one tracked task.
+type entry struct {
+	id          string
+	containerID string
+	container   containerd.Container
+	task        containerd.Task
+	startedAt   time.Time
+
+	done     chan struct{} // closed once result is set
+	result   *driver.ExitResult
+	exitedAt time.Time
+
+	statsMu  sync.Mutex
+	lastCPU  uint64 // ns, for Percent
+	lastTime time.Time
+}
+
+// Start creates the container and its task, starts it and returns the
+// handle to persist. On failure nothing is left behind.
+func (r *Runtime) Start(ctx context.Context, cfg *driver.TaskConfig, o CreateOptions) (*driver.TaskHandle, error) {
+	if cfg == nil || cfg.ID == "" {
+		return nil, errors.New("start task: empty task ID")
+	}
+	if (o.Image == nil) == (o.RootfsPath == "") {
+		return nil, errors.New("start task: exactly one of Image and RootfsPath must be set")
+	}
+	ctx = r.WithNamespace(ctx)
+	cid := ContainerID(cfg.ID)
+
+	var specOpts []oci.SpecOpts
+	var copts []containerd.NewContainerOpts
+	state := HandleState{ContainerID: cid, RootfsPath: o.RootfsPath}
+	if o.Image != nil {
+		state.Image = o.Image.Name()
+		specOpts = append(specOpts, oci.WithImageConfig(o.Image))
+		copts = append(copts,
+			containerd.WithImage(o.Image),
+			containerd.WithSnapshotter(r.snapshotter),
+			containerd.WithNewSnapshot(cid, o.Image))
+	} else {
+		specOpts = append(specOpts, oci.WithRootFSPath(o.RootfsPath))
+	}
+	specOpts = append(specOpts, CommonSpecOpts(cfg)...)
+	specOpts = append(specOpts, o.SpecOpts...)
+	labels := map[string]string{
+		"berth.task_id": cfg.ID, "berth.alloc_id": cfg.AllocID,
+		"berth.task": cfg.TaskName, "berth.job_id": cfg.JobID,
+	}
+	for k, v := range o.Labels {
+		labels[k] = v
+	}
+	copts = append(copts, containerd.WithNewSpec(specOpts...), containerd.WithContainerLabels(labels))
+
+	container, err := r.client.NewContainer(ctx, cid, copts...)
+	if errdefs.IsAlreadyExists(err) {
+		// A leftover of an earlier attempt: replace it unless it still runs.
+		if rerr := r.removeStale(ctx, cid); rerr != nil {
+			return nil, fmt.Errorf("start task %s: %w", cfg.ID, rerr)
+		}
+		container, err = r.client.NewContainer(ctx, cid, copts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", cid, err)
+	}
+	cleanup := func() {
+		dctx, cancel := context.WithTimeout(r.WithNamespace(context.Background()), 10*time.Second)
+		defer cancel()
+		_ = container.Delete(dctx, containerd.WithSnapshotCleanup)
+	}
+	task, err := container.NewTask(ctx, fifoCreator(cfg.StdoutPath, cfg.StderrPath))
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("create task %s: %w", cid, err)
+	}
+	e := &entry{id: cfg.ID, containerID: cid, container: container, task: task, done: make(chan struct{})}
+	// Subscribe to the exit before starting so a fast exit is not missed.
+	statusC, err := task.Wait(r.ctx)
+	if err != nil {
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		cleanup()
+		return nil, fmt.Errorf("wait task %s: %w", cid, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.Delete(r.WithNamespace(context.Background()), containerd.WithProcessKill)
+		cleanup()
+		return nil, fmt.Errorf("start task %s: %w", cid, err)
+	}
+	e.startedAt = time.Now()
+	r.track(e)
+	go r.awaitExit(e, statusC)
+
+	state.PID = task.Pid()
+	raw, err := json.Marshal(state)
+	if err != nil {
+		return nil, fmt.Errorf("encode handle state: %w", err)
+	}
+	r.logger.Info("task started", "task_id", cfg.ID, "container_id", cid, "pid", state.PID)
+	return &driver.TaskHandle{Version: HandleStateVersion, Config: cfg, State: raw, StartedAt: e.startedAt}, nil
+}
+
+// removeStale deletes a container left over under cid when its task is not
+// running.
+func (r *Runtime) removeStale(ctx context.Context, cid string) error {
+	c, err := r.client.LoadContainer(ctx, cid)
+	if err != nil {
+		return fmt.Errorf("load stale container %s: %w", cid, err)
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		st, err := t.Status(ctx)
+		if err == nil && st.Status == containerd.Running {
+			return fmt.Errorf("container %s already runs a task", cid)
+		}
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete stale task %s: %w", cid, err)
+		}
+	}
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete stale container %s: %w", cid, err)
+	}
+	r.logger.Warn("removed stale container", "container_id", cid)
+	return nil
+}
+
+// Recover re-attaches to the task of a handle written by Start (by this or
+// an earlier Runtime). Output keeps going to the FIFOs the shim holds; no IO
+// is re-attached here.
+func (r *Runtime) Recover(ctx context.Context, h *driver.TaskHandle) error {
+	if h == nil || h.Config == nil {
+		return errors.New("recover task: handle without config")
+	}
+	ctx = r.WithNamespace(ctx)
+	var st HandleState
+	if len(h.State) > 0 {
+		if err := json.Unmarshal(h.State, &st); err != nil {
+			return fmt.Errorf("recover task %s: decode state: %w", h.Config.ID, err)
+		}
+	}
+	if st.ContainerID == "" {
+		st.ContainerID = ContainerID(h.Config.ID)
+	}
+	if _, err := r.lookup(h.Config.ID); err == nil {
+		return nil // already tracked
+	}
+	container, err := r.client.LoadContainer(ctx, st.ContainerID)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("recover task %s: container %s: %w", h.Config.ID, st.ContainerID, driver.ErrTaskNotFound)
+		}
+		return fmt.Errorf("recover task %s: load container: %w", h.Config.ID, err)
+	}
+	task, err := container.Task(ctx, nil)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("recover task %s: no task in container %s: %w", h.Config.ID, st.ContainerID, driver.ErrTaskNotFound)
+		}
+		return fmt.Errorf("recover task %s: load task: %w", h.Config.ID, err)
+	}
+	statusC, err := task.Wait(r.ctx)
+	if err != nil {
+		return fmt.Errorf("recover task %s: wait: %w", h.Config.ID, err)
+	}
+	e := &entry{id: h.Config.ID, containerID: st.ContainerID, container: container, task: task,
+		startedAt: h.StartedAt, done: make(chan struct{})}
+	r.track(e)
+	go r.awaitExit(e, statusC)
+	r.logger.Info("task recovered", "task_id", h.Config.ID, "container_id", st.ContainerID)
+	return nil
+}
+
+// awaitExit records the task's exit once containerd reports it. A wait
+// that fails (containerd restarting, connection lost) is re-armed for a
+// bounded time before the exit is recorded as undeterminable.
+func (r *Runtime) awaitExit(e *entry, statusC <-chan containerd.ExitStatus) {
+	const rewaitAttempts = 60
+	res := &driver.ExitResult{}
+	var at time.Time
+	for attempt := 0; ; attempt++ {
+		var st containerd.ExitStatus
+		select {
+		case st = <-statusC:
+		case <-r.ctx.Done():
+			return
+		}
+		code, exitedAt, err := st.Result()
+		if err == nil {
+			res.ExitCode, at = int(code), exitedAt
+			// The shim reports a death by signal as 128+signal.
+			if code > 128 && code < 128+65 {
+				res.Signal = int(code) - 128
+			}
+			if res.Signal == int(syscall.SIGKILL) {
+				res.OOMKilled = r.waitOOM(e.containerID)
+			}
+			break
+		}
+		if attempt >= rewaitAttempts {
+			res.Err = fmt.Sprintf("wait task: %v", err)
+			break
+		}
+		r.logger.Warn("task wait interrupted, re-arming", "task_id", e.id, "error", err)
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		if c, werr := e.task.Wait(r.ctx); werr == nil {
+			statusC = c
+		} else if errdefs.IsNotFound(werr) {
+			res.Err = fmt.Sprintf("wait task: task vanished: %v", werr)
+			break
+		} else {
+			failed := make(chan containerd.ExitStatus, 1)
+			failed <- *containerd.NewExitStatus(containerd.UnknownExitStatus, time.Time{}, werr)
+			statusC = failed
+		}
+	}
+	e.result, e.exitedAt = res, at
+	close(e.done)
+	r.logger.Info("task exited", "task_id", e.id, "exit_code", res.ExitCode, "oom", res.OOMKilled)
+}
+
+// waitOOM gives the OOM event (published separately from the exit) a short
+// time to arrive.
+func (r *Runtime) waitOOM(cid string) bool {
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for {
+		if r.sawOOM(cid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Wait blocks until the task exits or ctx ends. Any number of callers may
+// wait; they all get the same result.
+func (r *Runtime) Wait(ctx context.Context, id string) (*driver.ExitResult, error) {
+	e, err := r.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-e.done:
+		res := *e.result
+		return &res, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait task %s: %w", id, ctx.Err())
+	case <-r.ctx.Done():
+		return nil, fmt.Errorf("wait task %s: runtime closed", id)
+	}
+}
+
+// exited reports whether the task's exit has been recorded.
+func (e *entry) exited() bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// fifoCreator makes the shim open the agent's FIFOs (or files) itself.
+// An empty path next to a set one becomes /dev/null: the shim would fail
+// to open "".
+func fifoCreator(stdout, stderr string) cio.Creator {
+	if stdout != "" || stderr != "" {
+		if stdout == "" {
+			stdout = os.DevNull
+		}
+		if stderr == "" {
+			stderr = os.DevNull
+		}
+	}
+	return func(string) (cio.IO, error) {
+		return &pathIO{cfg: cio.Config{Stdout: stdout, Stderr: stderr}}, nil
+	}
+}
+
+// pathIO is a cio.IO with paths only: the shim does the copying.
+type pathIO struct{ cfg cio.Config }
+
+func (p *pathIO) Config() cio.Config { return p.cfg }
+func (p *pathIO) Cancel()            {}
+func (p *pathIO) Wait()              {}
+func (p *pathIO) Close() error       { return nil }
