@@ -1,12 +1,15 @@
 package command
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/agent"
 	"github.com/berth-dev/berth/server"
 )
 
@@ -50,9 +53,32 @@ removes the temporary data.`,
 				srv.Kill()
 				return err
 			}
+			// the in-process agent: raw_exec on as in Nomad's dev mode, a
+			// private containerd if none answers; plugins still run out of
+			// process (this binary re-executed)
+			ag, err := agent.New(agent.Config{
+				DataDir: filepath.Join(f.dataDir, "agent"), NodeName: cfg.NodeName, Datacenter: cfg.Datacenter,
+				Region: cfg.Region, BindAddr: "127.0.0.1", GossipPort: -1, Servers: []string{srv.HTTPAddr()},
+				RawExecEnabled: true, Version: Version,
+				Containerd: agent.ContainerdConfig{StartIfMissing: true},
+			}, cfg.Logger.With("component", "dev_agent"))
+			if err != nil {
+				srv.Kill()
+				return err
+			}
+			if err := ag.Start(context.Background()); err != nil {
+				srv.Kill()
+				return err
+			}
+			defer func() {
+				// a dev cluster leaves nothing running behind it
+				ag.StopAllocs(30 * time.Second)
+				ag.Shutdown()
+			}()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "berth dev cluster ready in %s (data in %s)\n", time.Since(start).Round(time.Millisecond), f.dataDir)
 			fmt.Fprintf(out, "  API: http://%s/v1/\n", srv.HTTPAddr())
+			fmt.Fprintf(out, "  Agent: node %s, HTTP http://%s\n", ag.NodeID(), ag.HTTPAddr())
 			fmt.Fprintf(out, "  Point the CLI at it:\n    export BERTH_ADDR=http://%s\n", srv.HTTPAddr())
 			fmt.Fprintf(out, "  Try: berth job init && berth job run example.nomad.hcl\n")
 			return waitForSignal(srv)
