@@ -3,13 +3,9 @@ package driver
 import (
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/hashicorp/go-plugin"
+	"github.com/berth-dev/berth/plugins/internal/pluginproc"
 )
-
-// parentPollInterval is how often a plugin checks that its agent lives.
-const parentPollInterval = 500 * time.Millisecond
 
 // Serve serves d as a driver plugin over go-plugin gRPC and never returns
 // while the agent lives: it is all `berth plugin NAME` (or an external
@@ -23,26 +19,7 @@ func Serve(d Driver, logger *slog.Logger) {
 	if logger == nil {
 		logger = NewPluginLogger(os.Stderr, slog.LevelInfo)
 	}
-	go watchParent(logger, os.Getppid(), parentPollInterval, func() { os.Exit(0) })
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		Plugins:         pluginSet(d),
-		GRPCServer:      plugin.DefaultGRPCServer,
-		Logger:          newHCLogger(logger, "plugin"),
+	pluginproc.Serve(pluginproc.ServeConfig{
+		Kind: "driver", Handshake: Handshake, Plugins: pluginSet(d), Logger: logger,
 	})
-	logger.Info("driver plugin stopped serving")
-}
-
-// watchParent calls exit once the parent PID differs from parent (the
-// process was re-parented to init or a subreaper because its parent died).
-func watchParent(logger *slog.Logger, parent int, every time.Duration, exit func()) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for range t.C {
-		if now := os.Getppid(); now != parent {
-			logger.Warn("agent process gone, driver plugin exiting", "parent_pid", parent, "new_parent_pid", now)
-			exit()
-			return
-		}
-	}
 }
