@@ -14,8 +14,10 @@ import (
 )
 
 func newAllocCommand(g *globals) *cobra.Command {
-	alloc := groupCommand("alloc", "Inspect allocations")
+	alloc := groupCommand("alloc", "Inspect and operate allocations")
 	alloc.AddCommand(newAllocStatusCommand(g))
+	alloc.AddCommand(newAllocStopCommand(g), newAllocSignalCommand(g), newAllocRestartCommand(g),
+		newAllocLogsCommand(g), newAllocExecCommand(g))
 	return alloc
 }
 

@@ -79,27 +79,14 @@ Exit codes:
 
 // writeJobPlan prints a plan response.
 func writeJobPlan(w io.Writer, job *structs.Job, resp *structs.JobPlanResponse, file string, verbose bool) {
-	fmt.Fprintf(w, "Job: %q\n", job.ID)
 	var updates map[string]*structs.DesiredUpdates
 	if resp.Annotations != nil {
 		updates = resp.Annotations.DesiredTGUpdates
 	}
-	groups := map[string]bool{}
-	for _, tg := range job.TaskGroups {
-		if tg != nil {
-			groups[tg.Name] = true
-		}
-	}
-	for tg := range updates {
-		groups[tg] = true
-	}
-	names := make([]string, 0, len(groups))
-	for tg := range groups {
-		names = append(names, tg)
-	}
-	sort.Strings(names)
-	for _, tg := range names {
-		fmt.Fprintf(w, "Task Group: %q (%s)\n", tg, desiredUpdatesLine(updates[tg]))
+	if d := decodePlanDiff(resp.Diff); d != nil {
+		writeJobDiff(w, d, updates, verbose)
+	} else {
+		writePlanGroups(w, job, updates)
 	}
 
 	fmt.Fprintln(w, "\nScheduler dry-run:")
@@ -158,4 +145,27 @@ func registerJob(cmd *cobra.Command, c *api.Client, job *structs.Job, w *api.Wri
 		return nil, fmt.Errorf("job %q changed since index %d (or does not exist): run 'berth job plan' again: %w", job.ID, index, err)
 	}
 	return resp, err
+}
+
+// writePlanGroups lists the task groups and their intended updates, for a
+// response without a diff.
+func writePlanGroups(w io.Writer, job *structs.Job, updates map[string]*structs.DesiredUpdates) {
+	fmt.Fprintf(w, "Job: %q\n", job.ID)
+	groups := map[string]bool{}
+	for _, tg := range job.TaskGroups {
+		if tg != nil {
+			groups[tg.Name] = true
+		}
+	}
+	for tg := range updates {
+		groups[tg] = true
+	}
+	names := make([]string, 0, len(groups))
+	for tg := range groups {
+		names = append(names, tg)
+	}
+	sort.Strings(names)
+	for _, tg := range names {
+		fmt.Fprintf(w, "Task Group: %q (%s)\n", tg, desiredUpdatesLine(updates[tg]))
+	}
 }

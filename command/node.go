@@ -2,7 +2,9 @@ package command
 
 import (
 	"fmt"
+	"io"
 	"sort"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +16,7 @@ func newNodeCommand(g *globals) *cobra.Command {
 	node := groupCommand("node", "Inspect worker nodes")
 	node.AddCommand(newNodeStatusCommand(g))
 	node.AddCommand(newNodeEligibilityCommand(g))
+	node.AddCommand(newNodeDrainCommand(g))
 	return node
 }
 
@@ -53,10 +56,14 @@ func newNodeStatusCommand(g *globals) *cobra.Command {
 			if g.json {
 				return writeJSON(out, n)
 			}
-			return writeKV(out, nodeDetail(n))
+			allocs, _, err := c.Nodes().Allocations(n.ID, q)
+			if err != nil {
+				return fmt.Errorf("list allocations of node %q: %w", n.ID, err)
+			}
+			return printNodeStatus(out, n, allocs, verbose, time.Now())
 		},
 	}
-	cmd.Flags().BoolVar(&verbose, "verbose", false, "show full IDs")
+	cmd.Flags().BoolVar(&verbose, "verbose", false, "show full IDs, and the node's attributes and meta")
 	return cmd
 }
 
@@ -106,7 +113,7 @@ func nodeDetail(n *structs.Node) []kv {
 		{"Class", orNone(n.NodeClass)},
 		{"DC", n.Datacenter},
 		{"Address", orNone(n.HTTPAddr)},
-		{"Drain", fmt.Sprint(n.Drain)},
+		{"Drain", drainState(n)},
 		{"Eligibility", n.SchedulingEligibility},
 		{"Status", n.Status},
 		{"Drivers", joinOrNone(drivers)},
@@ -119,4 +126,93 @@ func nodeDetail(n *structs.Node) []kv {
 		)
 	}
 	return pairs
+}
+
+// drainState is the Drain line of the node detail: false, or the drain's
+// deadline and whether system jobs stay.
+func drainState(n *structs.Node) string {
+	ds := n.DrainStrategy
+	if ds == nil {
+		return "false"
+	}
+	s := "true; deadline " + drainDeadline(ds)
+	if ds.IgnoreSystemJobs {
+		s += "; ignoring system jobs"
+	}
+	return s
+}
+
+// printNodeStatus prints the node detail, its drivers, recent events,
+// allocations and, with verbose, its attributes and meta.
+func printNodeStatus(w io.Writer, n *structs.Node, allocs []*structs.Allocation, verbose bool, now time.Time) error {
+	if err := writeKV(w, nodeDetail(n)); err != nil {
+		return err
+	}
+	if len(n.Drivers) > 0 {
+		names := make([]string, 0, len(n.Drivers))
+		for name := range n.Drivers {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		rows := make([][]string, 0, len(names))
+		for _, name := range names {
+			d := n.Drivers[name]
+			if d == nil {
+				continue
+			}
+			rows = append(rows, []string{name, fmt.Sprint(d.Detected), fmt.Sprint(d.Healthy), orNone(d.HealthDescription)})
+		}
+		fmt.Fprintln(w, "\nDrivers")
+		if err := writeTable(w, []string{"Driver", "Detected", "Healthy", "Message"}, rows); err != nil {
+			return err
+		}
+	}
+	if len(n.Events) > 0 {
+		rows := make([][]string, 0, len(n.Events))
+		for i := len(n.Events) - 1; i >= 0; i-- {
+			e := n.Events[i]
+			rows = append(rows, []string{e.Timestamp.Local().Format(time.RFC3339), orNone(e.Subsystem), e.Message})
+		}
+		fmt.Fprintln(w, "\nNode Events")
+		if err := writeTable(w, []string{"Time", "Subsystem", "Message"}, rows); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nAllocations")
+	if len(allocs) == 0 {
+		fmt.Fprintln(w, "No allocations placed")
+	} else {
+		sort.Slice(allocs, func(i, j int) bool { return allocs[i].CreateIndex > allocs[j].CreateIndex })
+		stubs := make([]*structs.AllocListStub, len(allocs))
+		for i, a := range allocs {
+			stubs[i] = a.Stub()
+		}
+		if err := writeTable(w, allocListHeader, allocListRows(stubs, verbose, now)); err != nil {
+			return err
+		}
+	}
+	if verbose {
+		for _, sec := range []struct {
+			title string
+			m     map[string]string
+		}{{"Attributes", n.Attributes}, {"Meta", n.Meta}} {
+			if len(sec.m) == 0 {
+				continue
+			}
+			keys := make([]string, 0, len(sec.m))
+			for k := range sec.m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			pairs := make([]kv, len(keys))
+			for i, k := range keys {
+				pairs[i] = kv{k, sec.m[k]}
+			}
+			fmt.Fprintf(w, "\n%s\n", sec.title)
+			if err := writeKV(w, pairs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

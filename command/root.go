@@ -65,6 +65,10 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Run '%s -help' for usage.\n", cmd.CommandPath())
 		return ExitUsage
 	}
+	var ec *exitCodeError // alloc exec: the remote command's exit code
+	if errors.As(err, &ec) {
+		return ec.code
+	}
 	var se silentError
 	if !errors.As(err, &se) {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
@@ -144,6 +148,8 @@ Flags may be written Nomad-style with one dash (-address X) or with two.`,
 	root.AddCommand(
 		server,
 		newDevCommand(),
+		newAgentCommand(),
+		newPluginCommand(),
 		newStatusCommand(g),
 		newJobCommand(g),
 		newNodeCommand(g),

@@ -289,7 +289,7 @@ func fixture() []entry {
 			Eval: testEval(evalID4, structs.DefaultNamespace, "api", structs.JobTypeService, structs.EvalTriggerJobDeregister, structs.EvalStatusPending, 16)}},
 		/* 17 */ {JobDeregisterType, &JobDeregisterCommand{Namespace: "prod", JobID: "report", SubmitTime: unixAt(17),
 			Eval: testEval(evalID5, "prod", "report", structs.JobTypeBatch, structs.EvalTriggerJobDeregister, structs.EvalStatusPending, 17)}},
-	}, schedulingFixture()...)
+	}, append(schedulingFixture(), drainFixture()...)...)
 }
 
 // fixtureFSM returns an FSM with the whole fixture applied.

@@ -34,13 +34,20 @@ const (
 	SchedulerConfigType   MessageType = 13
 	// NodeUpdateEligibilityType payload: NodeUpdateEligibilityCommand.
 	NodeUpdateEligibilityType MessageType = 14
+	// NodeUpdateDrainType payload: NodeUpdateDrainCommand (since 2).
+	NodeUpdateDrainType MessageType = 15
+	// AllocUpdateDesiredTransitionType payload:
+	// AllocUpdateDesiredTransitionCommand (since 2).
+	AllocUpdateDesiredTransitionType MessageType = 16
 )
 
 // Version is the FSM protocol version this build speaks: the highest
 // `since` of any command it knows. Servers advertise it over gossip, and the
 // leader emits a command only when every server's version is at least that
 // command's `since`.
-const Version = 1
+//
+// Version 2 added node drains and allocation desired transitions.
+const Version = 2
 
 // envelopeHeaderLen is the type byte plus the payload version byte.
 const envelopeHeaderLen = 2

@@ -138,9 +138,24 @@ func (s *schedCtx) reconcileGeneric(allocs []*structs.Allocation, asks map[strin
 				}
 			case structs.AllocClientStatusLost:
 			default:
+				if sl, ok := s.disconnectedSlot(tg, a, idx); ok { // see disconnect.go
+					slots = append(slots, sl)
+					continue
+				}
+				if s.replacedOriginalBack(byTG[tg.Name], a) {
+					s.stop(a, descReconnected, "")
+					d.Stop++
+					continue
+				}
 				if nodeGone(s.node(a.NodeID)) {
 					s.stop(a, descLost, structs.AllocClientStatusLost)
 					d.Stop++
+					slots = append(slots, slot{index: idx, alloc: a, kind: slotReplace})
+					continue
+				}
+				if migrating(a) { // see migrate.go
+					s.stop(a, descMigrating, "")
+					d.Migrate++
 					slots = append(slots, slot{index: idx, alloc: a, kind: slotReplace})
 					continue
 				}

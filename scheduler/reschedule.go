@@ -98,7 +98,15 @@ func rescheduleDelay(p *structs.ReschedulePolicy, n int) time.Duration {
 
 // decideReschedule says whether a failed allocation is replaced now, later
 // (and when), or never, and the nodes it ran on (to avoid).
+//
+// A reschedule forced by `PUT /v1/job/:id/evaluate` (EvalOptions.
+// ForceReschedule, which sets DesiredTransition.ForceReschedule) is now,
+// whatever the policy's delay, attempts or enablement, as in Nomad.
 func decideReschedule(state State, job *structs.Job, tg *structs.TaskGroup, a *structs.Allocation, now time.Time) (rescheduleDecision, time.Time, []string) {
+	if a.DesiredTransition.ShouldForceReschedule() {
+		_, nodes := rescheduleHistory(state, a)
+		return rescheduleNow, now, nodes
+	}
 	p := reschedulePolicy(job, tg)
 	if !p.Enabled() {
 		return rescheduleNever, time.Time{}, nil

@@ -95,7 +95,7 @@ func (y *systemScheduler) compute(s *schedCtx) (map[string]*tgAsk, map[string]*s
 			// Existing allocations stay on ineligible nodes, as in Nomad;
 			// they leave nodes that drain or no longer meet the job.
 			feasible := s.stillFeasible(ask, n)
-			if !feasible || (n.Drain && (n.DrainStrategy == nil || !n.DrainStrategy.IgnoreSystemJobs)) {
+			if !feasible || systemDrainStop(n, existing) {
 				for _, a := range existing {
 					s.stop(a, descNodeIneligible, "")
 					d.Stop++

@@ -1,55 +1,15 @@
 package scheduler
 
 import (
-	"reflect"
-
 	"github.com/berth-dev/berth/structs"
 )
 
 // destructiveChange reports whether moving an allocation of group tg from
 // job version old to job version cur needs the allocation replaced, rather
-// than updated in place. Count, meta, the update, reschedule, restart and
-// migrate blocks, services, scaling, constraints and affinities change in
-// place (constraints are re-checked against the node separately);
-// anything that changes what runs or the resources it holds is
-// destructive.
+// than updated in place: structs.TaskGroupUpdateDestructive, the rule the
+// job plan diff annotates with too.
 func destructiveChange(old, cur *structs.TaskGroup) bool {
-	if old == nil || cur == nil {
-		return true
-	}
-	if len(old.Tasks) != len(cur.Tasks) {
-		return true
-	}
-	if !reflect.DeepEqual(old.Networks, cur.Networks) ||
-		!reflect.DeepEqual(old.EphemeralDisk, cur.EphemeralDisk) ||
-		!reflect.DeepEqual(old.Volumes, cur.Volumes) {
-		return true
-	}
-	for i, ot := range old.Tasks {
-		ct := cur.LookupTask(ot.Name)
-		if ct == nil || ct.Name != cur.Tasks[i].Name {
-			return true
-		}
-		if !reflect.DeepEqual(comparableTask(ot), comparableTask(ct)) {
-			return true
-		}
-	}
-	return false
-}
-
-// comparableTask is the task with its in-place fields cleared.
-func comparableTask(t *structs.Task) structs.Task {
-	c := *t
-	c.Meta = nil
-	c.Services = nil
-	c.Constraints = nil
-	c.Affinities = nil
-	c.ScalingPolicies = nil
-	c.RestartPolicy = nil
-	c.KillTimeout = 0
-	c.ShutdownDelay = 0
-	c.LogConfig = nil
-	return c
+	return structs.TaskGroupUpdateDestructive(old, cur)
 }
 
 // updateCache remembers, per old job version and group, whether updating

@@ -142,6 +142,10 @@ func (s *Server) markNodeDown(nodeID string) error {
 		return err
 	}
 	now := time.Now().UnixNano()
+	// groups with a disconnect window get it first (node_disconnect.go)
+	if disconnected, err := s.markNodeDisconnected(st, node, now); disconnected || err != nil {
+		return err
+	}
 	evals, err := nodeEvals(st, node, true, false, now)
 	if err != nil {
 		return err

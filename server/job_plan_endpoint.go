@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -68,7 +69,15 @@ func (s *Server) jobPlan(req *request, pathID string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	unchanged := existing != nil && stored != nil && stored.JobModifyIndex == existing.JobModifyIndex
+	// The diff is against what registering would store; when the store
+	// sees no change (same JobModifyIndex) there is none to show.
+	diffTarget := stored
+	if stored == nil || (existing != nil && stored.JobModifyIndex == existing.JobModifyIndex) {
+		diffTarget = existing
+	}
+	if diffTarget == nil {
+		diffTarget = job
+	}
 
 	resp := &structs.JobPlanResponse{Index: index}
 	if existing != nil {
@@ -76,7 +85,7 @@ func (s *Server) jobPlan(req *request, pathID string) (any, error) {
 	}
 	if !needsEvaluation(job) {
 		if body.Diff {
-			resp.Diff = coarseJobDiff(existing, job, unchanged, nil)
+			resp.Diff = planDiff(existing, diffTarget, nil)
 		}
 		return resp, nil
 	}
@@ -114,7 +123,7 @@ func (s *Server) jobPlan(req *request, pathID string) (any, error) {
 	}
 	resp.CreatedEvals = planner.created
 	if body.Diff {
-		resp.Diff = coarseJobDiff(existing, job, unchanged, resp.Annotations)
+		resp.Diff = planDiff(existing, diffTarget, resp.Annotations)
 	}
 	return resp, nil
 }
@@ -154,57 +163,17 @@ func (p *dryRunPlanner) CreateEval(e *structs.Evaluation) error {
 
 func (p *dryRunPlanner) ReblockEval(e *structs.Evaluation) error { return nil }
 
-// jobDiff is the outline of Nomad's JobDiff berth fills in: whether the
-// job is added, edited or unchanged and, per task group, the scheduler's
-// intended updates. Field-level diffs are not computed.
-type jobDiff struct {
-	Type       string
-	ID         string
-	Fields     []any
-	Objects    []any
-	TaskGroups []*taskGroupDiff
-}
-
-type taskGroupDiff struct {
-	Type    string
-	Name    string
-	Fields  []any
-	Objects []any
-	Tasks   []any
-	Updates map[string]uint64
-}
-
-func coarseJobDiff(existing, job *structs.Job, unchanged bool, ann *structs.PlanAnnotations) *jobDiff {
-	d := &jobDiff{ID: job.ID, Type: "Edited"}
-	switch {
-	case existing == nil:
-		d.Type = "Added"
-	case unchanged:
-		d.Type = "None"
+// planDiff is the field-level diff from the registered version to the
+// candidate, each task group carrying the scheduler's intended updates.
+func planDiff(existing, job *structs.Job, ann *structs.PlanAnnotations) *structs.JobDiff {
+	d := structs.DiffJobs(existing, job)
+	if ann == nil {
+		return d
 	}
-	old := map[string]bool{}
-	if existing != nil {
-		for _, tg := range existing.TaskGroups {
-			old[tg.Name] = true
-		}
-	}
-	for _, tg := range job.TaskGroups {
-		t := &taskGroupDiff{Name: tg.Name, Type: d.Type}
-		if existing != nil && !old[tg.Name] {
-			t.Type = "Added"
-		}
-		if ann != nil {
-			if u := ann.DesiredTGUpdates[tg.Name]; u != nil {
-				t.Updates = desiredUpdateCounts(u)
-			}
-		}
-		d.TaskGroups = append(d.TaskGroups, t)
-		delete(old, tg.Name)
-	}
-	if existing != nil {
-		for _, tg := range existing.TaskGroups {
-			if old[tg.Name] {
-				d.TaskGroups = append(d.TaskGroups, &taskGroupDiff{Name: tg.Name, Type: "Deleted"})
+	for _, tg := range d.TaskGroups {
+		if u := ann.DesiredTGUpdates[tg.Name]; u != nil {
+			if m := desiredUpdateCounts(u); len(m) > 0 {
+				tg.Updates = m
 			}
 		}
 	}
@@ -258,7 +227,12 @@ func (s *Server) jobEvaluate(req *request, id string) (any, error) {
 	now := time.Now().UnixNano()
 	eval := s.newEval(job, structs.EvalTriggerJobRegister, job.Priority, now)
 	eval.JobModifyIndex = job.JobModifyIndex
-	index, _, err := s.raftApply(fsm.EvalUpsertType, &fsm.EvalUpsertCommand{Evals: []*structs.Evaluation{eval}})
+	var index uint64
+	if body.EvalOptions.ForceReschedule {
+		index, err = s.forceReschedule(job, eval, now)
+	} else {
+		index, _, err = s.raftApply(fsm.EvalUpsertType, &fsm.EvalUpsertCommand{Evals: []*structs.Evaluation{eval}})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -266,4 +240,31 @@ func (s *Server) jobEvaluate(req *request, id string) (any, error) {
 	resp := &structs.JobRegisterResponse{EvalID: eval.ID, EvalCreateIndex: index, JobModifyIndex: job.JobModifyIndex}
 	resp.Index, resp.KnownLeader = index, true
 	return resp, nil
+}
+
+// forceReschedule marks every failed allocation of the job that has not
+// been replaced yet with DesiredTransition.ForceReschedule, in the same
+// Raft entry as the evaluation, so the scheduler replaces them now,
+// whatever their reschedule policy (Nomad's `job eval -force-reschedule`).
+func (s *Server) forceReschedule(job *structs.Job, eval *structs.Evaluation, now int64) (uint64, error) {
+	allocs, err := s.State().AllocsByJob(nil, job.Namespace, job.ID)
+	if err != nil {
+		return 0, fmt.Errorf("force reschedule: %w", err)
+	}
+	yes := true
+	transitions := make(map[string]*structs.DesiredTransition)
+	for _, a := range allocs {
+		if a.ClientStatus == structs.AllocClientStatusFailed && a.NextAllocation == "" &&
+			a.DesiredStatus == structs.AllocDesiredStatusRun && !a.DesiredTransition.ShouldForceReschedule() {
+			transitions[a.ID] = &structs.DesiredTransition{ForceReschedule: &yes}
+		}
+	}
+	if len(transitions) == 0 {
+		index, _, err := s.raftApply(fsm.EvalUpsertType, &fsm.EvalUpsertCommand{Evals: []*structs.Evaluation{eval}})
+		return index, err
+	}
+	index, _, err := s.raftApply(fsm.AllocUpdateDesiredTransitionType, &fsm.AllocUpdateDesiredTransitionCommand{
+		Allocs: transitions, Evals: []*structs.Evaluation{eval}, UpdatedAt: now,
+	})
+	return index, err
 }

@@ -72,6 +72,9 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	// while this server leads; see worker.go.
 	stopScheduling := s.startScheduling(ctx)
 	defer stopScheduling()
+	// The node drainer migrates work off draining nodes (drainer.go).
+	stopDrainer := s.startDrainer(ctx)
+	defer stopDrainer()
 
 	interval := s.config.ReconcileInterval
 	if interval <= 0 {

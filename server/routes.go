@@ -41,13 +41,18 @@ func (s *Server) routes() http.Handler {
 
 	s.handle(mux, "GET /v1/allocations", routeRead, s.allocList)
 	s.handle(mux, "GET /v1/allocation/{id}", routeRead, s.allocInfo)
+	s.handle(mux, "PUT /v1/allocation/{id}/stop", routeWrite, s.allocStop)
+	s.handle(mux, "POST /v1/allocation/{id}/stop", routeWrite, s.allocStop)
 
 	s.handle(mux, "GET /v1/nodes", routeRead, s.nodeList)
 	s.handle(mux, "GET /v1/node/{id}", routeRead, s.nodeInfo)
 	s.handle(mux, "GET /v1/node/{id}/allocations", routeRead, s.nodeAllocations)
 	s.handle(mux, "PUT /v1/node/{id}/eligibility", routeWrite, s.nodeUpdateEligibility)
 	s.handle(mux, "POST /v1/node/{id}/eligibility", routeWrite, s.nodeUpdateEligibility)
+	s.handle(mux, "PUT /v1/node/{id}/drain", routeWrite, s.nodeUpdateDrain)
+	s.handle(mux, "POST /v1/node/{id}/drain", routeWrite, s.nodeUpdateDrain)
 	s.clientRoutes(mux)
+	s.clientProxyRoutes(mux)
 
 	s.schedulerRoutes(mux)
 

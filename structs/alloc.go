@@ -34,6 +34,7 @@ type Allocation struct {
 	Metrics               *AllocMetric
 	DesiredStatus         string
 	DesiredDescription    string
+	DesiredTransition     DesiredTransition
 	ClientStatus          string
 	ClientDescription     string
 	TaskStates            map[string]*TaskState
