@@ -15,6 +15,11 @@ func init() {
 			if cmd.Node == nil {
 				return nil, fmt.Errorf("%w: node register without a node", state.ErrInvalidRequest)
 			}
+			// the leader picks free subnets, but an entry of a former
+			// leader may commit after its successor chose the same one
+			if err := txn.CheckNodeSubnetsFree(cmd.Node); err != nil {
+				return nil, fmt.Errorf("node register: %w", err)
+			}
 			if err := txn.UpsertNode(index, cmd.Node); err != nil {
 				return nil, err
 			}

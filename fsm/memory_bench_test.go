@@ -1,14 +1,18 @@
 package fsm
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/berth-dev/berth/fsm/state"
 	"github.com/berth-dev/berth/internal/simnodes"
 	"github.com/berth-dev/berth/structs"
 )
@@ -20,13 +24,17 @@ import (
 //	go test -run '^$' -bench StateMemory -benchtime 1x ./fsm/
 func BenchmarkStateMemory(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		nodesMB, allocsMB := stateMemory(b)
+		nodesMB, allocsMB, restoredMB := stateMemory(b)
 		b.ReportMetric(float64(nodesMB), "nodes_MB")
 		b.ReportMetric(float64(allocsMB), "allocs_MB")
+		b.ReportMetric(float64(restoredMB), "restored_MB")
 	}
 }
 
-func stateMemory(t testing.TB) (nodesMB, allocsMB uint64) {
+// stateMemory returns the live heap of the nodes, of the allocations, and
+// of the whole state restored from a snapshot of it (what a restarted
+// server or a follower installing a snapshot holds).
+func stateMemory(t testing.TB) (nodesMB, allocsMB, restoredMB uint64) {
 	f, _ := New(Config{})
 	idx := uint64(1)
 	apply := func(mt MessageType, cmd any) {
@@ -82,6 +90,44 @@ func stateMemory(t testing.TB) (nodesMB, allocsMB uint64) {
 	var m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
+	writeHeapProfile(t)
+	var snap bytes.Buffer
+	start := time.Now()
+	if err := f.State().Snapshot().Persist(&snap); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("persisted %d MB in %s", snap.Len()>>20, time.Since(start))
+	var m2, m3 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m2)
+	start = time.Now()
+	restored, err := state.Restore(bytes.NewReader(snap.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("restored in %s", time.Since(start))
+	runtime.GC()
+	runtime.ReadMemStats(&m3)
 	runtime.KeepAlive(f)
-	return m0.HeapAlloc >> 20, (m1.HeapAlloc - m0.HeapAlloc) >> 20
+	runtime.KeepAlive(restored)
+	runtime.KeepAlive(&snap)
+	return m0.HeapAlloc >> 20, (m1.HeapAlloc - m0.HeapAlloc) >> 20, (m3.HeapAlloc - m2.HeapAlloc) >> 20
+}
+
+// writeHeapProfile writes the live heap to $BERTH_STATE_HEAPPROFILE when
+// set, while the state is still reachable (a -memprofile is written after
+// the benchmark, when it is gone).
+func writeHeapProfile(t testing.TB) {
+	path := os.Getenv("BERTH_STATE_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -30,6 +30,7 @@ func (s *Server) clientRoutes(mux *http.ServeMux) {
 	s.handle(mux, "PUT /v1/client/node/register", routeWrite, s.clientNodeRegister)
 	s.handle(mux, "PUT /v1/client/node/{id}/heartbeat", routeWrite, s.clientNodeHeartbeat)
 	s.handle(mux, "GET /v1/client/node/{id}/allocations", routeRead, s.clientNodeAllocations)
+	s.handle(mux, "GET /v1/client/node/{id}/peers", routeRead, s.clientNodePeers)
 	s.handle(mux, "PUT /v1/client/allocations/update", routeWrite, s.clientAllocsUpdate)
 }
 
@@ -126,6 +127,13 @@ func (s *Server) clientNodeRegister(req *request) (any, error) {
 	if existing != nil && !secretMatches(existing, node.SecretID) {
 		return nil, forbidden("node %s is registered with another secret", node.ID)
 	}
+	// the subnet choice travels in the entry; the reservation keeps
+	// concurrent registrations from choosing the same one meanwhile
+	release, err := s.assignNodeSubnets(st, node, existing)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	now := time.Now().UnixNano()
 	node.StatusUpdatedAt = now
 	// the class lets the scheduler share feasibility results between
@@ -145,7 +153,7 @@ func (s *Server) clientNodeRegister(req *request) (any, error) {
 		return nil, err
 	}
 	req.index = index
-	return s.heartbeatResponse(node.ID, index), nil
+	return s.networkConfig(s.heartbeatResponse(node.ID, index), node), nil
 }
 
 func (s *Server) clientNodeHeartbeat(req *request) (any, error) {
@@ -170,7 +178,7 @@ func (s *Server) clientNodeHeartbeat(req *request) (any, error) {
 		s.logger.Info("node is ready", "node_id", node.ID, "was", node.Status, "evals", len(evals))
 	}
 	req.index = index
-	return s.heartbeatResponse(node.ID, index), nil
+	return s.networkConfig(s.heartbeatResponse(node.ID, index), node), nil
 }
 
 func (s *Server) heartbeatResponse(nodeID string, index uint64) *structs.NodeHeartbeatResponse {

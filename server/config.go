@@ -82,6 +82,20 @@ type Config struct {
 	HeartbeatGrace         time.Duration
 	FailoverHeartbeatTTL   time.Duration
 
+	// MemoryLimit is the process's soft memory limit in bytes (Go's
+	// runtime/debug.SetMemoryLimit): 0 derives it from the machine,
+	// min(DefaultMemoryLimitCap, half the RAM); negative sets none. The
+	// GOMEMLIMIT environment variable always wins.
+	MemoryLimit int64
+
+	// Allocation networks (ipam.go): ClusterCIDR is split into one
+	// /NodeSubnetBits subnet per node ("" turns server-side IPAM off);
+	// ClusterCIDR6, when set, gives each node a /NodeSubnetBits6 too.
+	ClusterCIDR     string
+	NodeSubnetBits  int
+	ClusterCIDR6    string
+	NodeSubnetBits6 int
+
 	// Version is the berth release this server runs, advertised in gossip.
 	Version string
 
@@ -112,6 +126,9 @@ func DefaultConfig() *Config {
 		MaxHeartbeatsPerSecond: 50,
 		HeartbeatGrace:         10 * time.Second,
 		FailoverHeartbeatTTL:   5 * time.Minute,
+		ClusterCIDR:            DefaultClusterCIDR,
+		NodeSubnetBits:         DefaultNodeSubnetBits,
+		NodeSubnetBits6:        DefaultNodeSubnetBits6,
 		Version:                "dev",
 	}
 }
@@ -138,5 +155,6 @@ func (c *Config) validate() error {
 	if c.RaftHeartbeatTimeout <= 0 || c.RaftElectionTimeout <= 0 || c.RaftLeaderLeaseTimeout <= 0 {
 		errs = append(errs, errors.New("raft timeouts must be positive"))
 	}
+	errs = append(errs, c.validateNetwork())
 	return errors.Join(errs...)
 }

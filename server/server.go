@@ -68,6 +68,8 @@ type Server struct {
 	nodeLists nodeListCache
 	// heartbeats are the leader's per-node TTL timers (heartbeat.go).
 	heartbeats heartbeatTimers
+	// ipam holds node subnets chosen but not yet applied (ipam.go).
+	ipam ipamReservations
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
@@ -87,6 +89,7 @@ func New(cfg *Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	applyMemoryLimit(cfg.MemoryLimit, logger)
 	nodeID, err := loadOrCreateNodeID(filepath.Join(cfg.DataDir, "node-id"))
 	if err != nil {
 		return nil, err

@@ -20,6 +20,14 @@ type NodeHeartbeatResponse struct {
 	Index uint64
 	// Servers lists the HTTP addresses of the servers, for failover.
 	Servers []string
+	// NetworkSubnet(6) is the node's allocation subnet and ClusterCIDR(6)
+	// the whole allocation address space it is part of (empty: the
+	// servers run no IPAM, or no IPv6). The agent hands them to its
+	// network plugin (network.Config).
+	NetworkSubnet  string `json:",omitempty"`
+	NetworkSubnet6 string `json:",omitempty"`
+	ClusterCIDR    string `json:",omitempty"`
+	ClusterCIDR6   string `json:",omitempty"`
 }
 
 // AllocClientUpdateRequest carries agents' status updates, batched.

@@ -103,9 +103,11 @@ func (n *NetworkResource) PortLabels() []string {
 func validateNetwork(n *NetworkResource, p problems, labels map[string]bool, static map[string]map[int]bool) {
 	switch {
 	case n.Mode == NetworkModeHost, n.Mode == NetworkModeBridge, n.Mode == NetworkModeNone, n.Mode == "":
-	case strings.HasPrefix(n.Mode, NetworkModeCNIPrefix) && len(n.Mode) > len(NetworkModeCNIPrefix):
+	case strings.HasPrefix(n.Mode, NetworkModeCNIPrefix):
+		// berth programs networks with its own plugin, not CNI binaries
+		p.addf("network mode %q is not supported by berth (it has no CNI): use bridge, host or none", n.Mode)
 	default:
-		p.addf("invalid network mode %q, must be host, bridge, none or cni/<name>", n.Mode)
+		p.addf("invalid network mode %q, must be bridge, host or none", n.Mode)
 	}
 	if n.MBits < 0 {
 		p.addf("network mbits must not be negative, got %d", n.MBits)

@@ -40,8 +40,13 @@ type Node struct {
 	StatusUpdatedAt       int64
 	Events                []*NodeEvent
 	Drivers               map[string]*DriverInfo
-	CreateIndex           uint64
-	ModifyIndex           uint64
+	// NetworkSubnet and NetworkSubnet6 are the node's share of the
+	// cluster's allocation CIDRs, handed out by the servers at
+	// registration (berth extension, see node_network.go).
+	NetworkSubnet  string `json:",omitempty"`
+	NetworkSubnet6 string `json:",omitempty"`
+	CreateIndex    uint64
+	ModifyIndex    uint64
 }
 
 // NodeResources is the capacity a node offers.
@@ -158,8 +163,11 @@ type NodeListStub struct {
 	Drivers               map[string]*DriverInfo
 	NodeResources         *NodeResources         `json:",omitempty"`
 	ReservedResources     *NodeReservedResources `json:",omitempty"`
-	CreateIndex           uint64
-	ModifyIndex           uint64
+	// NetworkSubnet(6) are berth extensions (see Node).
+	NetworkSubnet  string `json:",omitempty"`
+	NetworkSubnet6 string `json:",omitempty"`
+	CreateIndex    uint64
+	ModifyIndex    uint64
 }
 
 // Stub returns the list form of the node.
@@ -178,6 +186,8 @@ func (n *Node) Stub() *NodeListStub {
 		Status:                n.Status,
 		StatusDescription:     n.StatusDescription,
 		Drivers:               n.Drivers,
+		NetworkSubnet:         n.NetworkSubnet,
+		NetworkSubnet6:        n.NetworkSubnet6,
 		CreateIndex:           n.CreateIndex,
 		ModifyIndex:           n.ModifyIndex,
 	}

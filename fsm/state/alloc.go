@@ -144,6 +144,8 @@ func (s *StateStore) AllocsByEval(ws memdb.WatchSet, evalID string) ([]*structs.
 // the jobs concerned is refreshed.
 func (t *Txn) UpdateAllocsFromClient(index uint64, allocs []*structs.Allocation, updatedAt int64) error {
 	jobs := make(map[jobKey]struct{})
+	// One copy of each description per batch (agents report the same few).
+	descs := make(map[string]string)
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			return fmt.Errorf("%w: allocation update without ID", ErrInvalidRequest)
@@ -157,9 +159,16 @@ func (t *Txn) UpdateAllocsFromClient(index uint64, allocs []*structs.Allocation,
 		}
 		c := *raw.(*structs.Allocation)
 		if a.ClientStatus != "" {
-			c.ClientStatus = a.ClientStatus
+			c.ClientStatus = internStatus(a.ClientStatus)
 		}
-		c.ClientDescription = a.ClientDescription
+		if a.ClientDescription != c.ClientDescription {
+			d, ok := descs[a.ClientDescription]
+			if !ok {
+				d = a.ClientDescription
+				descs[d] = d
+			}
+			c.ClientDescription = d
+		}
 		if a.TaskStates != nil {
 			c.TaskStates = a.TaskStates
 		}

@@ -90,6 +90,7 @@ func Restore(r io.Reader) (*StateStore, error) {
 	}
 	txn := s.db.Txn(true)
 	defer txn.Abort()
+	rc := newRestoreCompactor(txn)
 	var n uint64
 	for {
 		var rec snapshotRecord
@@ -113,6 +114,9 @@ func Restore(r io.Reader) (*StateStore, error) {
 		obj, err := decodeRecord(&rec)
 		if err != nil {
 			return nil, err
+		}
+		if a, ok := obj.(*structs.Allocation); ok {
+			rc.compact(a)
 		}
 		if err := txn.Insert(rec.Table, obj); err != nil {
 			return nil, fmt.Errorf("restore %s: %w", rec.Table, err)

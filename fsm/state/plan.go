@@ -32,8 +32,9 @@ type jobKey struct{ ns, id string }
 // refresh per job touched.
 func (t *Txn) UpsertPlanResults(index uint64, r *PlanResults) error {
 	jobs := make(map[jobKey]struct{})
+	ac := newAllocCompactor(t.Txn, r.Job)
 	for _, a := range r.AllocsUpdated {
-		if err := t.upsertPlannedAlloc(index, r, a); err != nil {
+		if err := t.upsertPlannedAlloc(index, r, ac, a); err != nil {
 			return err
 		}
 		jobs[jobKey{a.Namespace, a.JobID}] = struct{}{}
@@ -68,7 +69,7 @@ func (t *Txn) UpsertPlanResults(index uint64, r *PlanResults) error {
 	return t.refreshJobStatuses(index, jobs)
 }
 
-func (t *Txn) upsertPlannedAlloc(index uint64, r *PlanResults, a *structs.Allocation) error {
+func (t *Txn) upsertPlannedAlloc(index uint64, r *PlanResults, ac *allocCompactor, a *structs.Allocation) error {
 	if a == nil || a.ID == "" {
 		return fmt.Errorf("%w: planned allocation without ID", ErrInvalidRequest)
 	}
@@ -113,6 +114,7 @@ func (t *Txn) upsertPlannedAlloc(index uint64, r *PlanResults, a *structs.Alloca
 		if c.ClientStatus == "" {
 			c.ClientStatus = structs.AllocClientStatusPending
 		}
+		ac.compactNew(&c)
 	}
 	if c.DesiredStatus == "" {
 		c.DesiredStatus = structs.AllocDesiredStatusRun

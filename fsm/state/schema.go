@@ -71,6 +71,10 @@ func schema() *memdb.DBSchema {
 			Name: TableNodes,
 			Indexes: map[string]*memdb.IndexSchema{
 				"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+				// not unique: memdb would silently overwrite a duplicate;
+				// the node-register apply refuses one instead (node_subnet.go)
+				"subnet":  {Name: "subnet", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NetworkSubnet"}},
+				"subnet6": {Name: "subnet6", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NetworkSubnet6"}},
 			},
 		},
 		TableSchedulerConfig: schedulerConfigTableSchema(),
