@@ -25,10 +25,16 @@ type agentFlags struct {
 	mirrors, insecure                      []string
 	logLevel                               string
 	logJSON                                bool
+	networkPlugin, bridge, networkRouting  string
+	cleanupNetwork                         bool
+	// Set by -config files (config_file.go).
+	configFiles []string
+	region      string
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	fl.StringArrayVar(&f.configFiles, "config", nil, "HCL config file (repeatable; later files win, flags win over files)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the node identity, agent state and allocation directories")
 	fl.StringVar(&f.node, "node", "", "node name (default: the hostname)")
 	fl.StringVar(&f.dc, "dc", "dc1", "datacenter of this node")
@@ -47,6 +53,10 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.pluginDir, "plugin-dir", "", "directory of external driver plugins")
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "registry mirror host=url, e.g. docker.io=http://127.0.0.1:5000 (repeatable)")
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry host:port spoken to over plain HTTP (repeatable)")
+	fl.StringVar(&f.networkPlugin, "network-plugin", "nft", `network plugin for bridge-mode allocations: a built-in ("nft") or an executable path; "" disables`)
+	fl.StringVar(&f.bridge, "bridge", "", "node bridge of the allocation networks (default: the plugin's, berth0)")
+	fl.StringVar(&f.networkRouting, "network-routing", "host-gw", "how allocations reach other nodes' subnets: host-gw (nodes on one L2) or vxlan")
+	fl.BoolVar(&f.cleanupNetwork, "cleanup-network", false, "remove everything the network plugin installed on this node (namespaces, veths, routes, bridge, nftables table), then exit")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.BoolVar(&f.logJSON, "log-json", false, "write logs as JSON")
 }
@@ -68,11 +78,14 @@ func (f *agentFlags) config(cmd *cobra.Command) (agent.Config, error) {
 		DataDir: f.dataDir, NodeName: f.node, Datacenter: f.dc, NodeClass: f.nodeClass, NodePool: f.nodePool,
 		Join: splitList(f.join), Servers: splitList(f.servers), BindAddr: f.bind, AdvertiseAddr: f.advertise,
 		HTTPPort: f.httpPort, GossipPort: f.gossipPort, PluginDir: f.pluginDir, RawExecEnabled: f.rawExec,
-		Containerd: agent.ContainerdConfig{Address: f.containerdAddr, Namespace: f.containerdNS, InsecureRegistries: splitList(f.insecure)},
-		Version:    Version,
+		Containerd:    agent.ContainerdConfig{Address: f.containerdAddr, Namespace: f.containerdNS, InsecureRegistries: splitList(f.insecure)},
+		NetworkPlugin: f.networkPlugin, Bridge: f.bridge, NetworkRouting: f.networkRouting,
+		Version: Version,
 	}
 	if region, _ := cmd.Flags().GetString("region"); region != "" {
 		cfg.Region = region
+	} else if f.region != "" {
+		cfg.Region = f.region
 	}
 	for _, kv := range f.meta {
 		k, v, ok := strings.Cut(kv, "=")
@@ -111,8 +124,14 @@ Example:
   berth agent -data-dir /var/lib/berth-agent -join 10.0.0.1:4648`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.loadConfigFiles(cmd); err != nil {
+				return err
+			}
 			if f.dataDir == "" {
 				return usageErrorf("-data-dir is required")
+			}
+			if f.cleanupNetwork {
+				return f.runCleanupNetwork(cmd)
 			}
 			if len(f.join) == 0 && len(f.servers) == 0 {
 				return usageErrorf("give -join (gossip) or -servers (HTTP) to find the servers")
@@ -143,4 +162,28 @@ Example:
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// runCleanupNetwork is `berth agent -cleanup-network`: the network plugin
+// removes everything it installed on this node, then the command exits.
+func (f *agentFlags) runCleanupNetwork(cmd *cobra.Command) error {
+	if f.networkPlugin == "" {
+		return usageErrorf("-cleanup-network needs a -network-plugin")
+	}
+	sf := &serverFlags{logLevel: f.logLevel, logJSON: f.logJSON}
+	logger, err := sf.logger(cmd)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config(cmd)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := agent.CleanupNetwork(ctx, cfg, logger); err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "berth agent: allocation networks removed")
+	return nil
 }

@@ -32,6 +32,13 @@ type serverFlags struct {
 	logLevel        string
 	logJSON         bool
 	enableDebug     bool
+	// allocation networks handed to nodes (server/ipam.go)
+	allocCIDR, allocCIDR6           string
+	nodeSubnetSize, nodeSubnetSize6 int
+	// Set by -config files (config_file.go).
+	configFiles []string
+	region      string
+	tuning      serverTuning
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, dev bool) {
@@ -43,6 +50,10 @@ func (f *serverFlags) register(cmd *cobra.Command, dev bool) {
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.BoolVar(&f.logJSON, "log-json", false, "write logs as JSON")
 	fl.BoolVar(&f.enableDebug, "enable-debug", dev, "serve Go's profiler under /debug/pprof/ on the HTTP port")
+	fl.StringVar(&f.allocCIDR, "alloc-cidr", server.DefaultClusterCIDR, "IPv4 CIDR that allocation addresses come from, split into one subnet per node (\"\": no server-side IPAM)")
+	fl.IntVar(&f.nodeSubnetSize, "node-subnet-size", server.DefaultNodeSubnetBits, "prefix length of each node's share of -alloc-cidr")
+	fl.StringVar(&f.allocCIDR6, "alloc-cidr6", "", "IPv6 CIDR (a ULA such as fd88::/48) for dual-stack allocations (default: IPv4 only)")
+	fl.IntVar(&f.nodeSubnetSize6, "node-subnet-size6", server.DefaultNodeSubnetBits6, "prefix length of each node's share of -alloc-cidr6")
 	if dev {
 		fl.StringVar(&f.bind, "bind", "127.0.0.1", "address to bind every listener to")
 		fl.IntVar(&f.httpPort, "http-port", server.DefaultHTTPPort, "HTTP API port")
@@ -50,6 +61,7 @@ func (f *serverFlags) register(cmd *cobra.Command, dev bool) {
 		fl.IntVar(&f.gossipPort, "gossip-port", 0, "gossip port (0: pick a free one)")
 		return
 	}
+	fl.StringArrayVar(&f.configFiles, "config", nil, "HCL config file (repeatable; later files win, flags win over files)")
 	fl.StringVar(&f.bind, "bind", "0.0.0.0", "address to bind every listener to")
 	fl.IntVar(&f.httpPort, "http-port", server.DefaultHTTPPort, "HTTP API port")
 	fl.IntVar(&f.raftPort, "raft-port", server.DefaultRaftPort, "Raft port")
@@ -85,7 +97,10 @@ func (f *serverFlags) config(cmd *cobra.Command) (*server.Config, error) {
 	cfg.Datacenter = f.datacenter
 	if region, _ := cmd.Flags().GetString("region"); region != "" {
 		cfg.Region = region
+	} else if f.region != "" {
+		cfg.Region = f.region
 	}
+	f.tuning.apply(cfg)
 	for _, j := range f.join {
 		for _, addr := range strings.Split(j, ",") {
 			if addr = strings.TrimSpace(addr); addr != "" {
@@ -95,6 +110,17 @@ func (f *serverFlags) config(cmd *cobra.Command) (*server.Config, error) {
 	}
 	cfg.Version = Version
 	cfg.EnableDebug = f.enableDebug
+	// only flags given override (config files may set these one day)
+	for name, set := range map[string]func(){
+		"alloc-cidr":        func() { cfg.ClusterCIDR = f.allocCIDR },
+		"node-subnet-size":  func() { cfg.NodeSubnetBits = f.nodeSubnetSize },
+		"alloc-cidr6":       func() { cfg.ClusterCIDR6 = f.allocCIDR6 },
+		"node-subnet-size6": func() { cfg.NodeSubnetBits6 = f.nodeSubnetSize6 },
+	} {
+		if cmd.Flags().Changed(name) {
+			set()
+		}
+	}
 	cfg.Logger = logger
 	return cfg, nil
 }
@@ -112,6 +138,9 @@ Example:
   berth server -data-dir /var/lib/berth -bind 10.0.0.1 -bootstrap-expect 3 -join 10.0.0.2:4648`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.loadConfigFiles(cmd); err != nil {
+				return err
+			}
 			if f.dataDir == "" {
 				return usageErrorf("-data-dir is required")
 			}

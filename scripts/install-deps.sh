@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what berth needs beyond the Go toolchain: containerd and runc (the
-# agent's runtime), nftables and iproute2 (the network plugin and the labs).
+# agent's runtime), nftables and iproute2 (the network plugin and the labs),
+# shellcheck (the tests lint the lab's provisioning scripts).
 # Idempotent: installs only what is missing; safe to run on every `make`.
 set -euo pipefail
 
-packages=(containerd runc nftables iproute2)
-binaries=(containerd runc nft ip)
+packages=(containerd runc nftables iproute2 shellcheck)
+binaries=(containerd runc nft ip shellcheck)
 
 missing=()
 for i in "${!packages[@]}"; do
