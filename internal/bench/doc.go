@@ -8,4 +8,25 @@
 //
 // and tune the sizes with flags after -args, for example
 // -berth.failover-trials 5 or -berth.register-n 200.
+//
+// The agent benchmarks (agent_*_test.go; `make bench-agent`) need root and
+// containerd: they start a private containerd, an in-process registry
+// with the test image, one in-process server and one `berth agent`
+// process, and measure
+//
+//   - BenchmarkRegisterToRunning: job register → alloc running in the API
+//     (and → containerd's task start), against `ctr run -d` of the same
+//     image, interleaved in the same run;
+//   - BenchmarkStart100Allocs: one job of count 100 (then 500) → all
+//     running, against containerd's own floor (16 parallel starts through
+//     its client), and the agent's RSS and CPU per task;
+//   - BenchmarkAgentRSS: agent + plugin processes' RSS (and PSS) idle and
+//     with 20 running containers;
+//   - BenchmarkBatchComplete: a batch task's exit → ClientStatus complete
+//     visible in the API.
+//
+// Their flags: -berth.agent-run-n, -berth.agent-batch-n,
+// -berth.agent-start-sizes, -berth.agent-start-max, -berth.agent-rss-tasks,
+// -berth.agent-bin (a prebuilt berth), -berth.agent-tags (build tags),
+// -berth.agent-log (keep the agent's log).
 package bench

@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestAgentBenchHelpers checks the /proc readers and flag parsing the
+// agent benchmarks rely on; it needs neither root nor containerd.
+func TestAgentBenchHelpers(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	self := os.Getpid()
+	rss, err := procRSS(self)
+	if err != nil || rss < 1<<20 {
+		t.Fatalf("procRSS(self) = %d, %v; want > 1 MiB", rss, err)
+	}
+	m, err := readProcMem(self)
+	// VmRSS is RssAnon + RssFile + RssShmem
+	if err != nil || m.Anon == 0 || m.File == 0 || m.Anon+m.File > m.RSS || m.Comm == "" {
+		t.Errorf("readProcMem(self) = %+v, %v", m, err)
+	}
+
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Skipf("no sleep binary: %v", err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	kids, err := descendants(self)
+	if err != nil || !slices.Contains(kids, child.Process.Pid) {
+		t.Errorf("descendants(self) = %v, %v; want it to hold the child %d", kids, err, child.Process.Pid)
+	}
+	if ppid, _, err := procParent(child.Process.Pid); err != nil || ppid != self {
+		t.Errorf("procParent(child) = %d, %v; want %d", ppid, err, self)
+	}
+	tree, err := measureTree(self)
+	if err != nil || tree.NProcs < 1 || tree.Total() <= rss/2 {
+		t.Errorf("measureTree(self) = %+v, %v", tree, err)
+	}
+
+	before := treeCPU(self)
+	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+	}
+	if after := treeCPU(self); after < before+50*time.Millisecond {
+		t.Errorf("treeCPU grew %s over 100ms of busy loop; want ≥ 50ms", after-before)
+	}
+
+	if got, err := parseSizes("100, 500"); err != nil || !slices.Equal(got, []int{100, 500}) {
+		t.Errorf("parseSizes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "0", "x", "100,"} {
+		if _, err := parseSizes(bad); err == nil {
+			t.Errorf("parseSizes(%q) accepted", bad)
+		}
+	}
+}
