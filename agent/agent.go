@@ -1,6 +1,7 @@
 // Package agent is berth's worker (Nomad's client, Kubernetes' kubelet):
 // it joins the gossip pool, finds the servers, registers its node with
-// its fingerprint, heartbeats, watches the node's allocations, runs them
+// its fingerprint, heartbeats, watches the node's allocations, prepares
+// their networks through the network plugin (network.go), runs them
 // through driver plugins (agent/allocrunner), reports their status back in
 // batches, and serves the per-allocation client API (logs, exec, stats,
 // signal, restart). Its state (agent/state) lets a restarted agent
@@ -38,6 +39,7 @@ type Agent struct {
 	db             *state.DB
 	servers        *serverList
 	plugins        *pluginSet
+	net            *netManager
 	gossip         *memberlist.Memberlist
 	containerd     *containerdproc.Process
 
@@ -87,6 +89,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	}
 	a.servers = newServerList(cfg.Servers)
 	a.updates = newUpdater(a)
+	a.net = newNetManager(a)
 	return a, nil
 }
 
@@ -127,6 +130,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	a.restore()
+	// the network plugin starts once registration hands out the subnet,
+	// and first reconciles against the allocations restored above
+	a.goLoop(a.net.loop)
 	a.goLoop(a.heartbeatLoop)
 	a.goLoop(a.watchLoop)
 	a.goLoop(a.updates.loop)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/plugins/driver"
+	"github.com/berth-dev/berth/plugins/network"
 )
 
 // Default ports. The agent's HTTP API listens on 4656, not Nomad's 4646,
@@ -66,6 +67,20 @@ type Config struct {
 
 	Containerd     ContainerdConfig
 	RawExecEnabled bool
+
+	// NetworkPlugin is the network plugin preparing bridge and none mode
+	// allocation networks: a built-in name ("nft", launched as "berth
+	// plugin nft" through PluginCommand) or the path of an external
+	// plugin binary. "" disables allocation networking: such groups fail.
+	NetworkPlugin string
+	// Network, when set, is used in process instead of launching
+	// NetworkPlugin (tests).
+	Network network.Network
+	// Bridge is the node bridge's name (the plugin's default, berth0, when
+	// empty); NetworkRouting is how other nodes' subnets are reached:
+	// network.RoutingHostGW (default) or network.RoutingVXLAN.
+	Bridge         string
+	NetworkRouting string
 
 	ReservedResources ReservedResources
 	MinDynamicPort    int
@@ -163,18 +178,28 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.PluginCommand == nil {
-		c.PluginCommand = func(name string) *exec.Cmd {
-			self, err := os.Executable()
-			if err != nil {
-				self = os.Args[0]
-			}
-			return exec.Command(self, "plugin", name)
-		}
+		c.PluginCommand = defaultPluginCommand
+	}
+	switch c.NetworkRouting {
+	case "":
+		c.NetworkRouting = network.RoutingHostGW
+	case network.RoutingHostGW, network.RoutingVXLAN:
+	default:
+		errs = append(errs, fmt.Errorf("network routing %q: want %q or %q", c.NetworkRouting, network.RoutingHostGW, network.RoutingVXLAN))
 	}
 	if len(c.Servers) == 0 && (len(c.Join) == 0 || c.GossipPort < 0) {
 		errs = append(errs, errors.New("no way to find the servers: give servers or join addresses"))
 	}
 	return errors.Join(errs...)
+}
+
+// defaultPluginCommand re-executes this binary as a built-in plugin.
+func defaultPluginCommand(name string) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	return exec.Command(self, "plugin", name)
 }
 
 // firstPrivateIP is the first non-loopback IPv4 address, else loopback.

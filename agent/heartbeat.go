@@ -36,6 +36,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			backoff.reset()
 			registered, ttl = true, resp.HeartbeatTTL
 			a.servers.merge(resp.Servers)
+			a.net.registered(resp)
 			a.registerOnce.Do(func() { close(a.registered) })
 			a.logger.Info("node registered", "heartbeat_ttl", ttl)
 		}

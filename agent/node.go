@@ -46,6 +46,10 @@ func (a *Agent) buildNode(ctx context.Context) (*structs.Node, error) {
 		n.Meta = map[string]string{}
 	}
 	n.Attributes["unique.advertise.address"] = n.HTTPAddr
+	if name := a.net.pluginName(); name != "" {
+		// asks the servers for an allocation subnet
+		n.Attributes[structs.NodeNetworkPluginAttribute] = name
+	}
 	n.Drivers, _ = a.plugins.fingerprint(ctx)
 	applyDriverAttributes(n)
 	return n, nil

@@ -107,6 +107,7 @@ func (a *Agent) newRunner(al *structs.Allocation) (*runner, error) {
 		Region:    a.cfg.Region,
 		AllocRoot: filepath.Join(a.cfg.DataDir, "alloc"),
 		Drivers:   a.plugins.driver,
+		Networks:  a.net,
 		State:     a.db,
 		OnChange:  a.updates.changed,
 		Logger:    a.cfg.Logger.With("component", "alloc_runner"),
@@ -134,6 +135,7 @@ func (a *Agent) restore() {
 			continue
 		}
 		r.ar.Restore(rec.Tasks)
+		r.ar.RestoreNetwork(rec.Network)
 		a.runners[rec.Alloc.ID] = r
 		r.ar.Run()
 		a.logger.Info("restored allocation", "alloc_id", rec.Alloc.ID, "tasks", len(rec.Tasks))

@@ -9,23 +9,31 @@ import (
 	"github.com/berth-dev/berth/plugins/containerd"
 	"github.com/berth-dev/berth/plugins/driver"
 	pluginexec "github.com/berth-dev/berth/plugins/exec"
+	"github.com/berth-dev/berth/plugins/network"
+	"github.com/berth-dev/berth/plugins/nft"
 )
 
 // newPluginCommand is how the agent re-executes this binary as one of its
-// built-in driver plugins (`berth plugin containerd|exec`). It speaks
+// built-in plugins: driver plugins (`berth plugin containerd|exec`) and
+// the network plugin (`berth plugin nft`). It speaks
 // go-plugin on stdout and logs hclog JSON on stderr; run by hand it
 // refuses, since the handshake cookie is missing.
 func newPluginCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:       "plugin containerd|exec",
-		Short:     "Serve a built-in driver plugin (launched by the agent)",
+		Use:       "plugin containerd|exec|nft",
+		Short:     "Serve a built-in driver or network plugin (launched by the agent)",
 		Hidden:    true,
 		Args:      exactArgs(1),
-		ValidArgs: []string{"containerd", "exec"},
+		ValidArgs: []string{"containerd", "exec", "nft"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			level := slog.LevelInfo
 			if os.Getenv("BERTH_PLUGIN_LOG_LEVEL") == "debug" {
 				level = slog.LevelDebug
+			}
+			if args[0] == "nft" {
+				logger := network.NewPluginLogger(os.Stderr, level)
+				network.Serve(nft.New(logger), logger)
+				return nil
 			}
 			logger := driver.NewPluginLogger(os.Stderr, level)
 			var d driver.Driver
@@ -35,7 +43,7 @@ func newPluginCommand() *cobra.Command {
 			case "exec":
 				d = pluginexec.New(logger)
 			default:
-				return usageErrorf("unknown plugin %q: use containerd or exec", args[0])
+				return usageErrorf("unknown plugin %q: use containerd, exec or nft", args[0])
 			}
 			driver.Serve(d, logger)
 			return nil

@@ -1,13 +1,15 @@
 // Package allocrunner runs one allocation on the agent: it builds the
-// alloc dir, runs one task runner per task in lifecycle order (prestart,
-// main, poststart, poststop; sidecars; leader tasks), aggregates the tasks'
-// states into the allocation's client status, and persists what it needs
-// to re-attach to the tasks after an agent restart.
+// alloc dir, prepares the group's network through the network plugin
+// (bridge and none modes, network_hook.go), runs one task runner per task
+// in lifecycle order (prestart, main, poststart, poststop; sidecars;
+// leader tasks), aggregates the tasks' states into the allocation's client
+// status, and persists what it needs to re-attach to the tasks after an
+// agent restart.
 //
 // A task runner is built from small prestart hooks (one <name>_hook.go
-// each: validate, task dir, logs, env, artifacts, templates), the driver's
-// start and wait, the restart policy (restarts.go) and the kill sequence
-// (task_wait.go).
+// each: validate, network, task dir, logs, env, artifacts, templates), the
+// driver's start and wait, the restart policy (restarts.go) and the kill
+// sequence (task_wait.go).
 package allocrunner
 
 import (
@@ -21,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/agent/allocdir"
 	"github.com/berth-dev/berth/agent/state"
 	"github.com/berth-dev/berth/plugins/driver"
+	"github.com/berth-dev/berth/plugins/network"
 	"github.com/berth-dev/berth/structs"
 )
 
@@ -41,7 +44,10 @@ type Config struct {
 	AllocRoot string
 	// Drivers returns the driver serving a driver name.
 	Drivers func(name string) (driver.Driver, error)
-	State   StateStore
+	// Networks prepares bridge and none mode networks (network_hook.go);
+	// nil: groups that ask for one fail.
+	Networks Networks
+	State    StateStore
 	// OnChange is called (without blocking) whenever the allocation's
 	// client status or a task's state changed.
 	OnChange func(allocID string)
@@ -62,6 +68,12 @@ type AllocRunner struct {
 	tasks   map[string]*taskRunner
 	order   []string // task names in the group's order
 	stopped bool     // the servers asked to stop it
+
+	netMu sync.Mutex
+	net   *network.AllocNetwork // prepared network (network_hook.go)
+	// netUsed: a network was (or may have been) created and must be
+	// destroyed; netDestroyed: it was.
+	netUsed, netDestroyed bool
 
 	changeCh chan struct{} // a task's state changed (coalescing)
 	killCh   chan struct{} // stop requested
@@ -181,7 +193,12 @@ func (ar *AllocRunner) Run() {
 		go func() { defer ar.wg.Done(); tr.run(ar.ctx) }()
 	}
 	ar.wg.Add(1)
-	go func() { defer ar.wg.Done(); ar.coordinate() }()
+	go func() {
+		defer ar.wg.Done()
+		// the group's network exists before any task starts
+		ar.prepareNetwork()
+		ar.coordinate()
+	}()
 }
 
 // taskChanged wakes the lifecycle coordinator and tells the agent.
@@ -268,6 +285,9 @@ func (ar *AllocRunner) Destroy(timeout time.Duration) error {
 	}
 	ar.cancel()
 	ar.wg.Wait()
+	// the coordinator removed the network when the tasks died, unless the
+	// plugin failed then (or the tasks never all died): try once more
+	ar.teardownNetwork(context.Background())
 	var errs []error
 	if err := ar.allocDir.Destroy(); err != nil {
 		errs = append(errs, fmt.Errorf("remove alloc dir: %w", err))

@@ -40,6 +40,9 @@ func (tr *taskRunner) setEnv(templateEnv map[string]string) {
 	if len(templateEnv) > 0 {
 		b.SetTemplateEnv(templateEnv)
 	}
+	if n := tr.ar.allocNetwork(); n != nil && n.IP != "" {
+		b.SetAllocIP(n.IP)
+	}
 	env := b.Build()
 	tr.mu.Lock()
 	tr.env = env

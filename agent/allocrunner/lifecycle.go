@@ -140,6 +140,13 @@ func (ar *AllocRunner) coordinate() {
 	var l lifecycle
 	stopRequested := false
 	killCh := ar.killCh
+	select {
+	case <-killCh:
+		// killed before the first decision (e.g. while the network was
+		// being prepared): no task may start
+		stopRequested, killCh = true, nil
+	default:
+	}
 	for {
 		views := ar.views()
 		act := l.decide(views, stopRequested)
@@ -154,6 +161,7 @@ func (ar *AllocRunner) coordinate() {
 			ar.tasks[name].kill(ev)
 		}
 		if act.done {
+			ar.teardownNetwork(ar.ctx)
 			close(ar.doneCh)
 			ar.cfg.OnChange(ar.ID())
 			return

@@ -101,7 +101,7 @@ func newTaskRunner(ar *AllocRunner, task *structs.Task, jobType string) *taskRun
 	}
 	tr.restarts = newRestartTracker(policy, jobType, ar.now)
 	tr.hooks = []prestartHook{
-		validateHook{}, taskDirHook{}, logHook{}, envHook{}, artifactHook{}, templateHook{},
+		validateHook{}, netnsHook{}, taskDirHook{}, logHook{}, envHook{}, artifactHook{}, templateHook{},
 	}
 	return tr
 }
@@ -335,6 +335,7 @@ func (tr *taskRunner) driverConfig() (*driver.TaskConfig, error) {
 	cfg.TaskDir = taskDir.Dir
 	cfg.Resources = taskResources(alloc, task)
 	cfg.Ports = portMappings(alloc)
+	tr.applyNetwork(cfg)
 	return cfg, nil
 }
 

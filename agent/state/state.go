@@ -13,16 +13,19 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-dev/berth/plugins/driver"
+	"github.com/berth-dev/berth/plugins/network"
 	"github.com/berth-dev/berth/structs"
 )
 
 // Layout: bucket "allocs" holds one bucket per allocation ID, holding key
-// "alloc" (the allocation JSON) and a bucket "tasks" of task name → Task
+// "alloc" (the allocation JSON), optionally key "network" (its
+// network.AllocNetwork JSON) and a bucket "tasks" of task name → Task
 // JSON. Deleting an allocation drops its bucket and everything in it.
 var (
 	bucketAllocs = []byte("allocs")
 	bucketTasks  = []byte("tasks")
 	keyAlloc     = []byte("alloc")
+	keyNetwork   = []byte("network")
 	bucketMeta   = []byte("meta")
 	keyVersion   = []byte("version")
 )
@@ -119,6 +122,23 @@ func (d *DB) PutTask(allocID, task string, t *Task) error {
 	})
 }
 
+// PutNetwork stores the network prepared for an allocation already
+// stored, so a restarted agent hands its tasks the same namespace without
+// asking the network plugin again.
+func (d *DB) PutNetwork(allocID string, n *network.AllocNetwork) error {
+	buf, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("encode network of %s: %w", allocID, err)
+	}
+	return d.db.Update(func(tx *bolt.Tx) error {
+		ab := tx.Bucket(bucketAllocs).Bucket([]byte(allocID))
+		if ab == nil {
+			return nil // destroyed meanwhile
+		}
+		return ab.Put(keyNetwork, buf)
+	})
+}
+
 // DeleteAlloc removes an allocation and its tasks.
 func (d *DB) DeleteAlloc(allocID string) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
@@ -134,6 +154,8 @@ func (d *DB) DeleteAlloc(allocID string) error {
 type Alloc struct {
 	Alloc *structs.Allocation
 	Tasks map[string]*Task
+	// Network is the allocation's network (nil: none was prepared).
+	Network *network.AllocNetwork
 }
 
 // Allocs loads every stored allocation. Entries that do not decode are
@@ -151,6 +173,14 @@ func (d *DB) Allocs() ([]*Alloc, error) {
 				return nil
 			}
 			rec := &Alloc{Alloc: &a, Tasks: map[string]*Task{}}
+			if v := ab.Get(keyNetwork); v != nil {
+				var n network.AllocNetwork
+				if err := json.Unmarshal(v, &n); err != nil {
+					errs = append(errs, fmt.Errorf("decode network of %s: %w", id, err))
+				} else {
+					rec.Network = &n
+				}
+			}
 			if tb := ab.Bucket(bucketTasks); tb != nil {
 				_ = tb.ForEach(func(k, v []byte) error {
 					var t Task

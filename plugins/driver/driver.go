@@ -155,6 +155,11 @@ type TaskConfig struct {
 	NetworkNamespace string `json:",omitempty"`
 	// Hostname for the task, when the driver sets one.
 	Hostname string `json:",omitempty"`
+	// HostsPath and ResolvConfPath are files prepared for the allocation's
+	// network (bridge mode) that the driver mounts at /etc/hosts and
+	// /etc/resolv.conf; empty: the driver's default.
+	HostsPath      string `json:",omitempty"`
+	ResolvConfPath string `json:",omitempty"`
 	// Ports maps port labels to allocated host port and container port.
 	Ports []PortMapping `json:",omitempty"`
 }

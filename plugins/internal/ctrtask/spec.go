@@ -22,7 +22,9 @@ import (
 // from the TaskConfig: env, user, default cwd, CPU shares/cores, memory
 // limit (MemoryMaxMB as limit and MemoryMB as reservation when set), the
 // /alloc, /local and /secrets bind mounts, the network namespace (joined
-// when set, the host's otherwise) and the hostname. Start applies them
+// when set, the host's otherwise), /etc/hosts and /etc/resolv.conf (the
+// allocation network's files when given, the host's otherwise) and the
+// hostname. Start applies them
 // after the image config and before CreateOptions.SpecOpts.
 func CommonSpecOpts(cfg *driver.TaskConfig) []oci.SpecOpts {
 	var opts []oci.SpecOpts
@@ -74,9 +76,20 @@ func CommonSpecOpts(cfg *driver.TaskConfig) []oci.SpecOpts {
 	if cfg.NetworkNamespace != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: cfg.NetworkNamespace}))
 	} else {
-		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile)
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
 	}
-	opts = append(opts, oci.WithHostResolvconf)
+	// The allocation network's own files when it has them (bridge mode),
+	// the host's otherwise.
+	if cfg.HostsPath != "" {
+		opts = append(opts, oci.WithMounts([]specs.Mount{bindMount(cfg.HostsPath, "/etc/hosts", false)}))
+	} else if cfg.NetworkNamespace == "" {
+		opts = append(opts, oci.WithHostHostsFile)
+	}
+	if cfg.ResolvConfPath != "" {
+		opts = append(opts, oci.WithMounts([]specs.Mount{bindMount(cfg.ResolvConfPath, "/etc/resolv.conf", false)}))
+	} else {
+		opts = append(opts, oci.WithHostResolvconf)
+	}
 	if cfg.Hostname != "" {
 		opts = append(opts, oci.WithHostname(cfg.Hostname))
 	}
