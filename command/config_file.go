@@ -68,14 +68,19 @@ type fileServer struct {
 }
 
 type fileClient struct {
-	Enabled    *bool             `hcl:"enabled,optional"`
-	Servers    []string          `hcl:"servers,optional"`
-	NodeClass  *string           `hcl:"node_class,optional"`
-	NodePool   *string           `hcl:"node_pool,optional"`
-	Meta       map[string]string `hcl:"meta,optional"`
-	Options    map[string]string `hcl:"options,optional"`
-	ServerJoin *fileJoin         `hcl:"server_join,block"`
-	Range      hcl.Range         `hcl:",def_range"`
+	Enabled   *bool             `hcl:"enabled,optional"`
+	Servers   []string          `hcl:"servers,optional"`
+	NodeClass *string           `hcl:"node_class,optional"`
+	NodePool  *string           `hcl:"node_pool,optional"`
+	Meta      map[string]string `hcl:"meta,optional"`
+	Options   map[string]string `hcl:"options,optional"`
+	// network_plugin and network_routing are berth's; bridge_network_name
+	// is Nomad's name for the node bridge.
+	NetworkPlugin  *string   `hcl:"network_plugin,optional"`
+	NetworkRouting *string   `hcl:"network_routing,optional"`
+	BridgeName     *string   `hcl:"bridge_network_name,optional"`
+	ServerJoin     *fileJoin `hcl:"server_join,block"`
+	Range          hcl.Range `hcl:",def_range"`
 }
 
 type filePlugin struct {
@@ -323,6 +328,9 @@ func (f *agentFlags) loadConfigFiles(cmd *cobra.Command) error {
 			s.list("servers", &f.servers, cl.Servers)
 			s.str("node-class", &f.nodeClass, cl.NodeClass)
 			s.str("node-pool", &f.nodePool, cl.NodePool)
+			s.str("network-plugin", &f.networkPlugin, cl.NetworkPlugin)
+			s.str("network-routing", &f.networkRouting, cl.NetworkRouting)
+			s.str("bridge", &f.bridge, cl.BridgeName)
 			if cl.ServerJoin != nil {
 				s.list("join", &f.join, cl.ServerJoin.RetryJoin)
 			}

@@ -129,3 +129,30 @@ func TestConfigFileErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestAgentConfigFileNetworkKeys(t *testing.T) {
+	path := writeConfig(t, "agent.hcl", `client {
+  enabled             = true
+  network_plugin      = ""
+  network_routing     = "vxlan"
+  bridge_network_name = "berth9"
+}
+`)
+	f := &agentFlags{}
+	cmd := &cobra.Command{}
+	f.register(cmd)
+	if err := cmd.ParseFlags([]string{"--config", path, "--bridge", "flagbr"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.loadConfigFiles(cmd); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// network_plugin = "" turns the plugin off; the -bridge flag wins over the file.
+	if cfg.NetworkPlugin != "" || cfg.NetworkRouting != "vxlan" || cfg.Bridge != "flagbr" {
+		t.Errorf("network config: plugin %q routing %q bridge %q", cfg.NetworkPlugin, cfg.NetworkRouting, cfg.Bridge)
+	}
+}

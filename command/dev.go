@@ -55,13 +55,19 @@ removes the temporary data.`,
 			}
 			// the in-process agent: raw_exec on as in Nomad's dev mode, a
 			// private containerd if none answers; plugins still run out of
-			// process (this binary re-executed)
-			ag, err := agent.New(agent.Config{
+			// process (this binary re-executed). Bridge networking needs
+			// root, so without it bridge-mode groups fail with a clear event.
+			agentCfg := agent.Config{
 				DataDir: filepath.Join(f.dataDir, "agent"), NodeName: cfg.NodeName, Datacenter: cfg.Datacenter,
 				Region: cfg.Region, BindAddr: "127.0.0.1", GossipPort: -1, Servers: []string{srv.HTTPAddr()},
 				RawExecEnabled: true, Version: Version,
 				Containerd: agent.ContainerdConfig{StartIfMissing: true},
-			}, cfg.Logger.With("component", "dev_agent"))
+			}
+			if os.Geteuid() == 0 {
+				agentCfg.NetworkPlugin = "nft"
+			}
+			agentLogger := cfg.Logger.With("component", "dev_agent")
+			ag, err := agent.New(agentCfg, agentLogger)
 			if err != nil {
 				srv.Kill()
 				return err
@@ -74,6 +80,13 @@ removes the temporary data.`,
 				// a dev cluster leaves nothing running behind it
 				ag.StopAllocs(30 * time.Second)
 				ag.Shutdown()
+				if agentCfg.NetworkPlugin != "" {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					if err := agent.CleanupNetwork(ctx, agentCfg, agentLogger); err != nil {
+						agentLogger.Warn("removing the dev agent's networks", "error", err)
+					}
+				}
 			}()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "berth dev cluster ready in %s (data in %s)\n", time.Since(start).Round(time.Millisecond), f.dataDir)
