@@ -21,6 +21,18 @@ var allowed = map[string][]string{
 	"jobspec":   {"structs"},
 	"api":       {"structs"},
 	"server":    {"structs", "fsm", "fsm/state", "scheduler"},
+	// Plugin contracts stand alone; built-in plugins know only their
+	// contract (and shared plugin plumbing), never the agent or servers.
+	"plugins/driver":     {"plugins/driver/driverpb", "plugins/internal/pluginproc"},
+	"plugins/network":    {"plugins/network/networkpb", "plugins/internal/pluginproc"},
+	"plugins/containerd": {"plugins/driver", "plugins/driver/driverpb", "plugins/internal/pluginproc", "plugins/internal/ctrtask"},
+	"plugins/exec":       {"plugins/driver", "plugins/driver/driverpb", "plugins/internal/pluginproc", "plugins/internal/ctrtask"},
+	"plugins/nft":        {"plugins/network", "plugins/network/networkpb", "plugins/internal/pluginproc"},
+	// The agent talks to servers only through api and to plugins only
+	// through their contracts.
+	"agent": {"structs", "api", "plugins/driver", "plugins/driver/driverpb", "plugins/network", "plugins/network/networkpb",
+		"plugins/internal/pluginproc", "agent/allocdir", "agent/taskenv", "agent/artifact", "agent/logs", "agent/state",
+		"agent/template", "agent/allocrunner", "agent/clientapi", "agent/containerdproc", "agent/fingerprint"},
 }
 
 type pkg struct {
