@@ -6,6 +6,9 @@
 //
 // Addressing: the lab bridge "lab0" is 10.99.0.1/24 in the lab namespace,
 // node n gets 10.99.0.(n+1)/24 with a default route via 10.99.0.1; outside
+// node n also gets fd99::(n+1)/64 (Addr6) with a default IPv6 route via
+// fd99::1, the lab bridge's IPv6 address (both without DAD, so they are
+// usable at once); outside
 // namespace k (standing in for the internet) is 198.51.(100+k).2/24 on a
 // point-to-point veth whose lab side is 198.51.(100+k).1. The lab namespace
 // forwards between all of them. Namespaces are bind mounts in a temporary
@@ -25,10 +28,17 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ExecTimeout bounds every Exec without a deadline of its own.
 const ExecTimeout = 30 * time.Second
+
+// The lab's IPv6 segment (nodes only).
+var (
+	labPrefix6  = netip.MustParsePrefix("fd99::/64")
+	labGateway6 = netip.MustParseAddr("fd99::1")
+)
 
 // Lab is one lab network.
 type Lab struct {
@@ -50,6 +60,11 @@ type Node struct {
 	Addr    netip.Addr
 	Prefix  netip.Prefix
 	Gateway netip.Addr
+	// Addr6, Prefix6 and Gateway6 are the IPv6 equivalents (nodes only;
+	// invalid for outside namespaces).
+	Addr6    netip.Addr
+	Prefix6  netip.Prefix
+	Gateway6 netip.Addr
 
 	lab     *Lab
 	labSide string // the veth end in the lab namespace
@@ -92,11 +107,17 @@ func New(t testing.TB, name string) *Lab {
 		if err := h.AddrAdd(br, &netlink.Addr{IPNet: ipnet(netip.MustParsePrefix("10.99.0.1/24"))}); err != nil {
 			return fmt.Errorf("address lab bridge: %w", err)
 		}
+		if err := h.AddrAdd(br, &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(labGateway6, labPrefix6.Bits())), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("address lab bridge (IPv6): %w", err)
+		}
 		return linkUp(h, "lab0")
 	})
 	if err == nil {
 		err = InNamespace(l.NSPath, func() error {
-			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
+			if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+				return err
+			}
+			return os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644)
 		})
 	}
 	if err != nil {
@@ -120,6 +141,10 @@ func (l *Lab) AddNode(name string) *Node {
 		Addr:    netip.AddrFrom4([4]byte{10, 99, 0, byte(n + 1)}),
 		Prefix:  netip.MustParsePrefix("10.99.0.0/24"),
 		Gateway: netip.MustParseAddr("10.99.0.1"),
+
+		Addr6:    netip.AddrFrom16([16]byte{0: 0xfd, 1: 0x99, 15: byte(n + 1)}),
+		Prefix6:  labPrefix6,
+		Gateway6: labGateway6,
 	}
 	node.lab, node.labSide = l, fmt.Sprintf("n%d", n)
 	if err := l.attach(node, node.labSide, "lab0", netip.Addr{}); err != nil {
@@ -203,11 +228,21 @@ func (l *Lab) attach(node *Node, labSide, bridge string, labAddr netip.Addr) err
 		if err := h.AddrAdd(eth, &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(node.Addr, node.Prefix.Bits()))}); err != nil {
 			return fmt.Errorf("address eth0: %w", err)
 		}
+		if node.Addr6.IsValid() {
+			if err := h.AddrAdd(eth, &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(node.Addr6, node.Prefix6.Bits())), Flags: unix.IFA_F_NODAD}); err != nil {
+				return fmt.Errorf("address eth0 (IPv6): %w", err)
+			}
+		}
 		if err := h.LinkSetUp(eth); err != nil {
 			return fmt.Errorf("eth0 up: %w", err)
 		}
 		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: node.Gateway.AsSlice()}); err != nil {
 			return fmt.Errorf("default route: %w", err)
+		}
+		if node.Addr6.IsValid() {
+			if err := h.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: node.Gateway6.AsSlice()}); err != nil {
+				return fmt.Errorf("default route (IPv6): %w", err)
+			}
 		}
 		return nil
 	})

@@ -92,3 +92,37 @@ func TestLabConnectivity(t *testing.T) {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// TestLabIPv6 checks nodes reach each other over their lab IPv6 addresses.
+func TestLabIPv6(t *testing.T) {
+	lab := New(t, "conn6")
+	a, b := lab.AddNode("a"), lab.AddNode("b")
+	if a.Addr6.String() != "fd99::2" || b.Addr6.String() != "fd99::3" {
+		t.Fatalf("node IPv6 addresses %s, %s", a.Addr6, b.Addr6)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := Listen(b.NSPath, "tcp", net.JoinHostPort(b.Addr6.String(), "7000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Write([]byte(c.RemoteAddr().(*net.TCPAddr).IP.String()))
+		c.Close()
+	}()
+	c, err := Dial(ctx, a.NSPath, "tcp", net.JoinHostPort(b.Addr6.String(), "7000"))
+	if err != nil {
+		t.Fatalf("dial b over IPv6: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != a.Addr6.String() {
+		t.Fatalf("b saw source %q (%v), want %s", got, err, a.Addr6)
+	}
+}

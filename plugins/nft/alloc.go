@@ -70,8 +70,8 @@ func mappings(ports []network.PortMapping) ([]portElemSpec, error) {
 		var hostIP netip.Addr
 		if pm.HostIP != "" {
 			var err error
-			if hostIP, err = netip.ParseAddr(pm.HostIP); err != nil || !hostIP.Is4() {
-				errs = append(errs, fmt.Errorf("port %q: host IP %q: not an IPv4 address", pm.Label, pm.HostIP))
+			if hostIP, err = netip.ParseAddr(pm.HostIP); err != nil || hostIP.Zone() != "" || hostIP.Is4In6() {
+				errs = append(errs, fmt.Errorf("port %q: host IP %q: not an IPv4 or IPv6 address", pm.Label, pm.HostIP))
 				continue
 			}
 		}
@@ -88,7 +88,7 @@ func mappings(ports []network.PortMapping) ([]portElemSpec, error) {
 			continue
 		}
 		for _, proto := range protos {
-			k := portKey{proto: proto, port: uint16(pm.HostPort), ip: hostIP}
+			k := portKey{proto: proto, port: uint16(pm.HostPort), ip: hostIP, v6: hostIP.Is6()}
 			if _, clash := portConflict(seen, k, ""); clash {
 				errs = append(errs, fmt.Errorf("port %q: host port %d/%d mapped twice in the request", pm.Label, pm.HostPort, proto))
 				continue
@@ -111,8 +111,13 @@ func portConflict(installed map[portKey]string, k portKey, owner string) (string
 		return other, true
 	}
 	if k.ip.IsValid() {
-		other, ok := installed[portKey{proto: k.proto, port: k.port}]
-		return other, ok && other != owner
+		// Bound to one address: collides with a wildcard of either family.
+		for _, v6 := range []bool{false, true} {
+			if other, ok := installed[portKey{proto: k.proto, port: k.port, v6: v6}]; ok && other != owner {
+				return other, true
+			}
+		}
+		return "", false
 	}
 	// A mapping on every address collides with any address-bound one;
 	// bounded by the number of installed mappings.
@@ -153,6 +158,9 @@ func (p *Plugin) CreateNetwork(ctx context.Context, req *network.AllocNetworkReq
 	}
 	if mode == network.ModeBridge {
 		for _, s := range specs {
+			if s.key.v6 && !p.subnet6.IsValid() {
+				return nil, fmt.Errorf("%w: port %d: IPv6 host IP %s needs an IPv6 node subnet (NodeSubnet6)", ErrInvalidRequest, s.key.port, s.key.ip)
+			}
 			if owner, clash := portConflict(p.ports, s.key, req.AllocID); clash {
 				return nil, fmt.Errorf("%w: %d (protocol %d) belongs to allocation %s", ErrPortTaken, s.key.port, s.key.proto, owner)
 			}
@@ -169,7 +177,7 @@ func (p *Plugin) CreateNetwork(ctx context.Context, req *network.AllocNetworkReq
 		}
 		return nil, fmt.Errorf("create network for %s: %w", req.AllocID, err)
 	}
-	p.logger.InfoContext(ctx, "allocation network created", "alloc_id", req.AllocID, "mode", mode, "ip", an.IP, "ports", len(specs))
+	p.logger.InfoContext(ctx, "allocation network created", "alloc_id", req.AllocID, "mode", mode, "ip", an.IP, "ip6", an.IP6, "ports", len(specs))
 	return an, nil
 }
 
@@ -204,19 +212,35 @@ func (p *Plugin) create(req *network.AllocNetworkRequest, mode string, specs []p
 			if ip, err = p.ipam.acquire(req.AllocID); err != nil {
 				return nil, err
 			}
-			if err := p.plumb(req.AllocID, an.NamespacePath, ah, ip); err != nil {
+			var ip6 netip.Addr
+			if p.subnet6.IsValid() {
+				if ip6, err = p.ipam6.acquire(req.AllocID); err != nil {
+					return nil, err
+				}
+				an.IP6 = ip6.String()
+			}
+			if err := p.plumb(req.AllocID, an.NamespacePath, ah, ip, ip6); err != nil {
 				return nil, err
 			}
 			an.IP, an.Gateway, an.Interface = ip.String(), gateway(p.subnet).String(), allocIface
-			elems := make([]portElem, 0, len(specs))
+			elems := make([]portElem, 0, 2*len(specs))
 			for _, s := range specs {
-				elems = append(elems, portElem{key: s.key, target: portTarget(ip, s.to)})
+				switch {
+				case s.key.v6:
+					elems = append(elems, portElem{key: s.key, target: portTarget(ip6, s.to)})
+				case s.key.ip.IsValid() || !ip6.IsValid():
+					elems = append(elems, portElem{key: s.key, target: portTarget(ip, s.to)})
+				default: // every address: both families
+					k6 := s.key
+					k6.v6 = true
+					elems = append(elems, portElem{key: s.key, target: portTarget(ip, s.to)}, portElem{key: k6, target: portTarget(ip6, s.to)})
+				}
 			}
 			if err := p.changePorts(req.AllocID, true, elems); err != nil {
 				return nil, err
 			}
-			for _, s := range specs {
-				p.ports[s.key] = req.AllocID
+			for _, e := range elems {
+				p.ports[e.key] = req.AllocID
 			}
 			an.Ports = req.Ports
 		}
@@ -235,8 +259,9 @@ func (p *Plugin) create(req *network.AllocNetworkRequest, mode string, specs []p
 }
 
 // plumb creates the veth pair (peer eth0 in the allocation's namespace),
-// its address and default route. Existing pieces are reused.
-func (p *Plugin) plumb(allocID, nsPath string, ah *netlink.Handle, ip netip.Addr) error {
+// its addresses and default routes (ip6 invalid: IPv4 only). Existing
+// pieces are reused.
+func (p *Plugin) plumb(allocID, nsPath string, ah *netlink.Handle, ip, ip6 netip.Addr) error {
 	h, err := handleAt(p.nsPath)
 	if err != nil {
 		return err
@@ -291,6 +316,23 @@ func (p *Plugin) plumb(allocID, nsPath string, ah *netlink.Handle, ip netip.Addr
 	gw := gateway(p.subnet)
 	if err := ah.RouteReplace(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: gw.AsSlice()}); err != nil {
 		return fmt.Errorf("set default route via %s: %w", gw, err)
+	}
+	if ip6.IsValid() {
+		return plumb6(ah, peer, netip.PrefixFrom(ip6, p.subnet6.Bits()))
+	}
+	return nil
+}
+
+// plumb6 gives eth0 its IPv6 address (no DAD: the lease makes it unique,
+// and a tentative address could not be used for a second or so) and a
+// default route via the bridge.
+func plumb6(ah *netlink.Handle, peer netlink.Link, addr netip.Prefix) error {
+	if err := ah.AddrReplace(peer, &netlink.Addr{IPNet: prefixToIPNet(addr), Flags: unix.IFA_F_NODAD}); err != nil {
+		return fmt.Errorf("set alloc address %s: %w", addr, err)
+	}
+	gw := gateway(addr)
+	if err := ah.RouteReplace(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: gw.AsSlice()}); err != nil {
+		return fmt.Errorf("set default IPv6 route via %s: %w", gw, err)
 	}
 	return nil
 }
@@ -352,8 +394,10 @@ func (p *Plugin) destroyLocked(allocID string) error {
 	if err := removeNamedNS(p.nsPathOf(allocID)); err != nil {
 		errs = append(errs, err)
 	}
-	if err := p.ipam.release(allocID); err != nil {
-		errs = append(errs, err)
+	for _, m := range []*ipam{p.ipam, p.ipam6} {
+		if err := m.release(allocID); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(p.allocDir(allocID)); err != nil {
 		errs = append(errs, fmt.Errorf("remove alloc dir: %w", err))

@@ -25,6 +25,9 @@ func (p *Plugin) writeEtcFiles(an *network.AllocNetwork, req *network.AllocNetwo
 			addr = ip.String()
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", addr, req.Hostname)
+		if an.IP6 != "" {
+			fmt.Fprintf(&hosts, "%s\t%s\n", an.IP6, req.Hostname)
+		}
 	}
 	an.HostsPath = filepath.Join(dir, "hosts")
 	if err := writeFileAtomic(an.HostsPath, hosts.Bytes()); err != nil {

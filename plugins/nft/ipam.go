@@ -15,7 +15,7 @@ import (
 var ErrSubnetFull = network.ErrAddressesExhausted
 
 // ipam hands out addresses of the node subnet. Each lease is a file
-// StateDir/leases/<ip> holding the allocation ID, created with O_EXCL so a
+// StateDir/leases/<ip> (StateDir/leases6/<ip> for the IPv6 subnet) holding the allocation ID, created with O_EXCL so a
 // claim is atomic and survives plugin restarts; the lowest free address is
 // handed out first, so released addresses are reused.
 type ipam struct {
@@ -23,8 +23,8 @@ type ipam struct {
 	subnet netip.Prefix
 }
 
-func newIPAM(stateDir string, subnet netip.Prefix) *ipam {
-	return &ipam{dir: filepath.Join(stateDir, "leases"), subnet: subnet.Masked()}
+func newIPAM(stateDir, leasesDir string, subnet netip.Prefix) *ipam {
+	return &ipam{dir: filepath.Join(stateDir, leasesDir), subnet: subnet.Masked()}
 }
 
 // gateway is the subnet's first address (the bridge's).
@@ -69,7 +69,9 @@ func (m *ipam) acquire(allocID string) (netip.Addr, error) {
 		}
 	}
 	gw := gateway(m.subnet)
-	// Bounded by the subnet size; the last address is broadcast.
+	// Bounded by the subnet size and, as leases are taken lowest first,
+	// in practice by the number of leases; the last address is broadcast
+	// (IPv4) and is skipped for IPv6 too.
 	for ip := gw.Next(); m.subnet.Contains(ip) && m.subnet.Contains(ip.Next()); ip = ip.Next() {
 		if _, taken := current[ip]; taken {
 			continue

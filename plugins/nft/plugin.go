@@ -7,12 +7,14 @@
 // Layout on a node (see table.go for the nftables side):
 //
 //	bridge  <Config.Bridge> (default berth0), gateway = NodeSubnet's first address
+//	        (and NodeSubnet6's first address when dual-stack, see ipv6.go)
 //	veth    bv<11 hex of sha256(alloc ID)> on the bridge, alias "berth:<alloc ID>";
 //	        its peer is eth0 inside the allocation's namespace
 //	vxlan   berthvx (Routing=vxlan only), see peers.go
 //	routes  to peer subnets, protocol 98 (routeProtocol) so they can be listed
 //	StateDir/netns/<alloc ID>            bind-mounted namespace (NamespacePath)
 //	StateDir/leases/<ip>                 address lease, content = alloc ID
+//	StateDir/leases6/<ip>                IPv6 address lease (dual-stack)
 //	StateDir/allocs/<alloc ID>/network.json, hosts, resolv.conf
 //
 // Everything is recomputed from the kernel and StateDir, so a new instance
@@ -30,6 +32,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/plugins/network"
 )
@@ -64,7 +67,11 @@ type Plugin struct {
 	subnet  netip.Prefix
 	mtu     int
 	ipam    *ipam
-	ports   map[portKey]string // installed mappings → alloc ID
+	// cluster6 and subnet6 are the IPv6 half (invalid: IPv4 only).
+	cluster6 netip.Prefix
+	subnet6  netip.Prefix
+	ipam6    *ipam
+	ports    map[portKey]string // installed mappings → alloc ID
 }
 
 var _ network.Network = (*Plugin)(nil)
@@ -152,8 +159,12 @@ func parseConfig(cfg *network.Config) (cluster, subnet netip.Prefix, err error) 
 // the nftables table and, for vxlan, the overlay device.
 func (p *Plugin) SetConfig(ctx context.Context, cfg *network.Config) error {
 	cluster, subnet, err := parseConfig(cfg)
-	if err != nil {
+	cluster6, subnet6, err6 := parseConfig6(cfg)
+	if err = errors.Join(err, err6); err != nil {
 		return err
+	}
+	if subnet6.IsValid() && subnet6.Overlaps(netip.MustParsePrefix("fe80::/10")) {
+		return fmt.Errorf("%w: NodeSubnet6 %s is link-local", ErrInvalidConfig, subnet6)
 	}
 	c := *cfg
 	if c.Bridge == "" {
@@ -180,19 +191,25 @@ func (p *Plugin) SetConfig(ctx context.Context, cfg *network.Config) error {
 			mtu -= vxlanOverhead
 		}
 	}
-	if err := ensureBridge(h, c.Bridge, netip.PrefixFrom(gateway(subnet), subnet.Bits()), mtu); err != nil {
-		return err
-	}
-	for name, val := range map[string]string{
+	gws := []netip.Prefix{netip.PrefixFrom(gateway(subnet), subnet.Bits())}
+	sysctls := map[string]string{
 		"net/ipv4/ip_forward": "1",
 		// DNAT of 127.0.0.1 towards the bridge (then masqueraded).
 		"net/ipv4/conf/" + c.Bridge + "/route_localnet": "1",
-	} {
+	}
+	if subnet6.IsValid() {
+		gws = append(gws, netip.PrefixFrom(gateway(subnet6), subnet6.Bits()))
+		sysctls["net/ipv6/conf/all/forwarding"] = "1"
+	}
+	if err := ensureBridge(h, c.Bridge, gws, mtu); err != nil {
+		return err
+	}
+	for name, val := range sysctls {
 		if err := writeSysctl(p.nsPath, name, val); err != nil {
 			return err
 		}
 	}
-	if err := p.ensureTable(tableConfig{bridge: c.Bridge, cluster: cluster, subnet: subnet}); err != nil {
+	if err := p.ensureTable(tableConfig{bridge: c.Bridge, cluster: cluster, subnet: subnet, cluster6: cluster6, subnet6: subnet6}); err != nil {
 		return err
 	}
 	ports, err := p.listPorts()
@@ -205,11 +222,14 @@ func (p *Plugin) SetConfig(ctx context.Context, cfg *network.Config) error {
 		}
 	}
 	p.cfg, p.cluster, p.subnet, p.mtu, p.ports = &c, cluster, subnet, mtu, ports
-	p.ipam = newIPAM(c.StateDir, subnet)
-	if c.ClusterCIDR6 != "" || c.NodeSubnet6 != "" {
-		p.logger.WarnContext(ctx, "IPv6 allocation networks are not supported yet; ignoring ClusterCIDR6/NodeSubnet6")
+	p.ipam = newIPAM(c.StateDir, "leases", subnet)
+	// ipam6 exists even without IPv6, so leases of an earlier dual-stack
+	// configuration are still found and released.
+	p.cluster6, p.subnet6, p.ipam6 = cluster6, subnet6, newIPAM(c.StateDir, leases6Dir, subnet6)
+	if !subnet6.IsValid() && c.ClusterCIDR6 != "" {
+		p.logger.WarnContext(ctx, "ClusterCIDR6 without NodeSubnet6: allocations get IPv4 only")
 	}
-	p.logger.InfoContext(ctx, "network configured", "bridge", c.Bridge, "subnet", subnet.String(), "routing", c.Routing, "mtu", mtu, "port_mappings", len(ports))
+	p.logger.InfoContext(ctx, "network configured", "bridge", c.Bridge, "subnet", subnet.String(), "subnet6", c.NodeSubnet6, "routing", c.Routing, "mtu", mtu, "port_mappings", len(ports))
 	return nil
 }
 
@@ -228,8 +248,10 @@ func defaultRouteMTU(h *netlink.Handle) int {
 	return 1500
 }
 
-// ensureBridge creates the bridge if missing and sets address, MTU, up.
-func ensureBridge(h *netlink.Handle, name string, gw netip.Prefix, mtu int) error {
+// ensureBridge creates the bridge if missing and sets addresses, MTU, up.
+// IPv6 addresses skip duplicate address detection: the subnet is ours,
+// and a tentative gateway would delay allocations' first packets.
+func ensureBridge(h *netlink.Handle, name string, gws []netip.Prefix, mtu int) error {
 	link, err := h.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -252,8 +274,14 @@ func ensureBridge(h *netlink.Handle, name string, gw netip.Prefix, mtu int) erro
 			return fmt.Errorf("set bridge MTU: %w", err)
 		}
 	}
-	if err := h.AddrReplace(link, &netlink.Addr{IPNet: prefixToIPNet(gw)}); err != nil {
-		return fmt.Errorf("set bridge address %s: %w", gw, err)
+	for _, gw := range gws {
+		addr := &netlink.Addr{IPNet: prefixToIPNet(gw)}
+		if gw.Addr().Is6() {
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := h.AddrReplace(link, addr); err != nil {
+			return fmt.Errorf("set bridge address %s: %w", gw, err)
+		}
 	}
 	if err := h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set bridge up: %w", err)

@@ -30,12 +30,14 @@ func (p *Plugin) knownAllocs(h *netlink.Handle) (map[string]bool, error) {
 			}
 		}
 	}
-	leases, err := p.ipam.leases()
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range leases {
-		ids[id] = true
+	for _, m := range []*ipam{p.ipam, p.ipam6} {
+		leases, err := m.leases()
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range leases {
+			ids[id] = true
+		}
 	}
 	links, err := h.LinkList()
 	if err != nil {
@@ -159,7 +161,7 @@ func (p *Plugin) Cleanup(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("remove %s: %w", id, err))
 			}
 		}
-		for _, sub := range []string{"allocs", "netns", "leases"} {
+		for _, sub := range []string{"allocs", "netns", "leases", leases6Dir} {
 			if err := os.RemoveAll(filepath.Join(p.cfg.StateDir, sub)); err != nil {
 				errs = append(errs, fmt.Errorf("remove state %s: %w", sub, err))
 			}

@@ -33,6 +33,10 @@ const (
 //	                                           127.0.0.0/8 → bridge, hairpin DNAT on the bridge
 //	chain forward     (filter, forward, 0):    accept to/from the bridge
 //
+// With IPv6 (Config.NodeSubnet6) the maps ports6/ports6_ip and the
+// matching `meta nfproto ipv6` DNAT and masquerade rules are added; see
+// ipv6.go.
+//
 // A mapping is one map element: adding or removing it does not touch rules.
 var berthTable = &nftables.Table{Family: nftables.TableFamilyINet, Name: tableName}
 
@@ -64,38 +68,47 @@ type portKey struct {
 	proto uint8 // unix.IPPROTO_TCP / unix.IPPROTO_UDP
 	port  uint16
 	ip    netip.Addr // invalid: every local address
+	v6    bool       // an element of the IPv6 maps (ip, if valid, is IPv6)
 }
 
 func (k portKey) bytes() []byte {
 	b := []byte{k.proto, 0, 0, 0, byte(k.port >> 8), byte(k.port), 0, 0}
 	if k.ip.IsValid() {
-		a := k.ip.As4()
-		b = append(a[:], b...)
+		b = append(k.ip.AsSlice(), b...)
 	}
 	return b
 }
 
 func (k portKey) set() *nftables.Set {
-	if k.ip.IsValid() {
+	switch {
+	case k.v6 && k.ip.IsValid():
+		return portIPMap6()
+	case k.v6:
+		return portMap6()
+	case k.ip.IsValid():
 		return portIPMap()
 	}
 	return portMap()
 }
 
-func portKeyFrom(b []byte) (portKey, bool) {
+// portKeyFrom decodes an element key of an IPv4 (v6 false) or IPv6 map.
+func portKeyFrom(b []byte, v6 bool) (portKey, bool) {
 	var ip netip.Addr
-	if len(b) == 12 {
+	switch {
+	case !v6 && len(b) == 12:
 		ip, b = netip.AddrFrom4([4]byte(b[:4])), b[4:]
+	case v6 && len(b) == 24:
+		ip, b = netip.AddrFrom16([16]byte(b[:16])), b[16:]
 	}
 	if len(b) != 8 {
 		return portKey{}, false
 	}
-	return portKey{proto: b[0], port: uint16(b[4])<<8 | uint16(b[5]), ip: ip}, true
+	return portKey{proto: b[0], port: uint16(b[4])<<8 | uint16(b[5]), ip: ip, v6: v6}, true
 }
 
+// portTarget is a map element's value: address . port (padded to 32 bits).
 func portTarget(ip netip.Addr, port uint16) []byte {
-	a := ip.As4()
-	return []byte{a[0], a[1], a[2], a[3], byte(port >> 8), byte(port), 0, 0}
+	return append(ip.AsSlice(), byte(port>>8), byte(port), 0, 0)
 }
 
 func (p *Plugin) nftConn() (*nftables.Conn, error) {
@@ -110,6 +123,9 @@ type tableConfig struct {
 	bridge  string
 	cluster netip.Prefix
 	subnet  netip.Prefix
+	// cluster6 and subnet6 are invalid without IPv6.
+	cluster6 netip.Prefix
+	subnet6  netip.Prefix
 }
 
 func hookChain(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
@@ -124,7 +140,12 @@ func (p *Plugin) ensureTable(tc tableConfig) error {
 		return fmt.Errorf("nftables conn: %w", err)
 	}
 	c.AddTable(berthTable)
-	for _, set := range []*nftables.Set{portMap(), portIPMap()} {
+	sets := []*nftables.Set{portMap(), portIPMap()}
+	dual := tc.subnet6.IsValid()
+	if dual {
+		sets = append(sets, portMap6(), portIPMap6())
+	}
+	for _, set := range sets {
 		if err := c.AddSet(set, nil); err != nil {
 			return fmt.Errorf("add map %s: %w", set.Name, err)
 		}
@@ -142,8 +163,16 @@ func (p *Plugin) ensureTable(tc tableConfig) error {
 	for _, ch := range []*nftables.Chain{pre, out} {
 		c.AddRule(&nftables.Rule{Table: berthTable, Chain: ch, Exprs: dnatExprs(true)})
 		c.AddRule(&nftables.Rule{Table: berthTable, Chain: ch, Exprs: dnatExprs(false)})
+		if dual {
+			c.AddRule(&nftables.Rule{Table: berthTable, Chain: ch, Exprs: dnat6Exprs(true)})
+			c.AddRule(&nftables.Rule{Table: berthTable, Chain: ch, Exprs: dnat6Exprs(false)})
+		}
 	}
-	for _, ex := range postroutingExprs(tc) {
+	post6 := [][]expr.Any(nil)
+	if dual {
+		post6 = postrouting6Exprs(tc)
+	}
+	for _, ex := range append(postroutingExprs(tc), post6...) {
 		c.AddRule(&nftables.Rule{Table: berthTable, Chain: post, Exprs: ex})
 	}
 	c.AddRule(&nftables.Rule{Table: berthTable, Chain: fwd, Exprs: append(ifname(expr.MetaKeyIIFNAME, tc.bridge), accept1())})
@@ -195,9 +224,11 @@ func reg32Next(reg uint32) uint32 {
 	return reg + 1
 }
 
-// prefixMatch compares ip saddr (offset 12) or daddr (16) with a prefix.
+// prefixMatch compares ip saddr (offset 12) or daddr (16), or ip6 saddr
+// (8) or daddr (24), with a prefix of the matching family.
 func prefixMatch(offset uint32, pfx netip.Prefix, op expr.CmpOp) []expr.Any {
-	mask := make([]byte, 4)
+	n := uint32(pfx.Addr().BitLen() / 8)
+	mask := make([]byte, n)
 	bits := pfx.Bits()
 	for i := range mask {
 		switch {
@@ -208,11 +239,10 @@ func prefixMatch(offset uint32, pfx netip.Prefix, op expr.CmpOp) []expr.Any {
 		}
 		bits -= 8
 	}
-	a := pfx.Masked().Addr().As4()
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)},
-		&expr.Cmp{Op: op, Register: 1, Data: a[:]},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: n},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: mask, Xor: make([]byte, n)},
+		&expr.Cmp{Op: op, Register: 1, Data: pfx.Masked().Addr().AsSlice()},
 	}
 }
 
@@ -242,11 +272,7 @@ func postroutingExprs(tc tableConfig) [][]expr.Any {
 	r = ipv4Only()
 	r = append(r, ifname(expr.MetaKeyOIFNAME, tc.bridge)...)
 	r = append(r, prefixMatch(12, tc.subnet, expr.CmpOpEq)...)
-	r = append(r,
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(0x20 /* IPS_DST_NAT */), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-	)
+	r = append(r, ctDNAT()...)
 	rules = append(rules, append(r, &expr.Masq{}))
 	return rules
 }
@@ -258,7 +284,8 @@ func (p *Plugin) listPorts() (map[portKey]string, error) {
 		return nil, fmt.Errorf("nftables conn: %w", err)
 	}
 	out := map[portKey]string{}
-	for _, name := range []string{portMapName, portIPMapName} {
+	for _, name := range []string{portMapName, portIPMapName, portMap6Name, portIPMap6Name} {
+		v6 := name == portMap6Name || name == portIPMap6Name
 		set, err := c.GetSetByName(berthTable, name)
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) {
@@ -271,7 +298,7 @@ func (p *Plugin) listPorts() (map[portKey]string, error) {
 			return nil, fmt.Errorf("list map %s: %w", name, err)
 		}
 		for _, e := range elems {
-			if k, ok := portKeyFrom(e.Key); ok {
+			if k, ok := portKeyFrom(e.Key, v6); ok {
 				out[k] = e.Comment
 			}
 		}
