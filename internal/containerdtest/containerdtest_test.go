@@ -1,12 +1,15 @@
 package containerdtest
 
 import (
+	"bufio"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -32,8 +35,56 @@ func TestTestAppVerbs(t *testing.T) {
 	if b, err := cat.Output(); err != nil || string(b) != "piped" {
 		t.Fatalf("cat: %q, %v", b, err)
 	}
-	if err := exec.Command(bin, "bogus").Run(); err == nil {
-		t.Fatal("an unknown verb must fail")
+	if err := exec.Command(bin, "print", "a", "b", "bogus").Run(); err == nil {
+		t.Fatal("an unknown verb after a known one must fail")
+	}
+}
+
+// A command line that does not start with a verb (a real job's own args,
+// or none) runs as a service until SIGTERM or SIGINT, then exits 0.
+func TestTestAppServiceStandIn(t *testing.T) {
+	bin := TestAppBinary(t)
+	for _, tc := range []struct {
+		args []string
+		sig  syscall.Signal
+	}{
+		{[]string{"--port", "6379", "--save", ""}, syscall.SIGTERM},
+		{nil, syscall.SIGINT},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// the line is printed once the signal handler is installed
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if want := "testapp service: " + strings.Join(tc.args, " ") + "\n"; err != nil || line != want {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("args %q: first line %q, %v; want %q", tc.args, line, err, want)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			t.Fatalf("args %q: exited before a signal: %v", tc.args, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := cmd.Process.Signal(tc.sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("args %q: after %v: %v, want exit 0", tc.args, tc.sig, err)
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("args %q: still running 10s after %v", tc.args, tc.sig)
+		}
 	}
 }
 

@@ -17,8 +17,13 @@
 //	                      program as PID 1 otherwise exits 2 on SIGTERM)
 //	alloc MB              allocate and touch MB mebibytes (kept until exit)
 //
-// Verbs combine: "print a b sleep 1s exit 3". Without verbs it exits 0.
-// An unknown verb or a failing one exits 2 with a message on stderr.
+// Verbs combine: "print a b sleep 1s exit 3". An unknown verb after a
+// known one, or a failing one, exits 2 with a message on stderr.
+//
+// When the first argument is not a verb, or there are no arguments (a real
+// job's own command line, e.g. redis' flags, run against this image through
+// a registry mirror), it stands in for a long-running service: it prints
+// "testapp service: ARGS" and waits for SIGTERM or SIGINT, then exits 0.
 package main
 
 import (
@@ -29,17 +34,25 @@ import (
 	"os/signal"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 var keep [][]byte // memory held by "alloc"
 
+var verbArgs = map[string]int{"print": 2, "exit": 1, "sleep": 1, "serve": 1, "ls": 1, "write": 2, "alloc": 1, "read": 1,
+	"env": 0, "cat": 0, "trap": 0, "ignore": 0, "hostname": 0}
+
 func main() {
 	args := os.Args[1:]
+	if _, ok := verbArgs[firstOf(args)]; !ok {
+		service(args)
+		return
+	}
 	for len(args) > 0 {
 		verb := args[0]
-		need := map[string]int{"print": 2, "exit": 1, "sleep": 1, "serve": 1, "ls": 1, "write": 2, "alloc": 1, "read": 1}[verb]
+		need := verbArgs[verb]
 		if len(args) < 1+need {
 			fail("%s needs %d argument(s)", verb, need)
 		}
@@ -116,6 +129,23 @@ func main() {
 			fail("unknown verb %q", verb)
 		}
 	}
+}
+
+func firstOf(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+// service behaves like a daemon that ignores its flags: it runs until it
+// is asked to stop, and stops cleanly.
+func service(args []string) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
+	fmt.Printf("testapp service: %s\n", strings.Join(args, " "))
+	<-c
+	os.Exit(0)
 }
 
 func trap() {
