@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -15,8 +16,13 @@ import (
 // get to stop before its directory is removed anyway.
 const destroyTimeout = 2 * time.Minute
 
-// watchLoop holds a blocking query on the node's allocations and
-// reconciles the alloc runners with each answer.
+// watchLoop holds a blocking query on the stubs of the node's allocations
+// (IDs, indexes, statuses) and fetches the allocations whole, with their
+// jobs, only when the stubs show a change the runners have not seen: a new
+// allocation, a server-side change (AllocModifyIndex, desired status) or
+// one that is gone. Most answers are woken by the agent's own status
+// updates, which change none of these, so starting N allocations costs N
+// small stubs per answer instead of N allocations with their jobs.
 func (a *Agent) watchLoop(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -26,18 +32,22 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	var index uint64
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
-		var allocs []*structs.Allocation
+		var stubs []api.ClientAllocStub
 		var meta *api.QueryMeta
 		err := a.call(func(c *api.ClientNodes) error {
 			var err error
-			allocs, meta, err = c.Allocations(a.nodeID, a.secret,
+			stubs, meta, err = c.AllocationStubs(a.nodeID, a.secret,
 				(&api.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(ctx))
 			return err
 		})
+		if err == nil && a.stubsChanged(stubs) {
+			err = a.fetchAndReconcile(ctx, meta.LastIndex)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			// the index stays: the next query answers at once and retries
 			a.logger.Warn("watch allocations failed", "error", err)
 			sleepCtx(ctx, backoff.next())
 			continue
@@ -49,8 +59,52 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		} else {
 			index = meta.LastIndex
 		}
-		a.reconcile(allocs)
 	}
+}
+
+// fetchAndReconcile fetches the node's allocations whole, from a server
+// that has caught up with the stubs' index (so that none the stubs listed
+// is missing and taken as garbage collected), and reconciles the runners.
+func (a *Agent) fetchAndReconcile(ctx context.Context, atLeast uint64) error {
+	q := &api.QueryOptions{WaitTime: 5 * time.Second}
+	if atLeast > 0 {
+		q.WaitIndex = atLeast - 1 // answers at once when the server has atLeast
+	}
+	var allocs []*structs.Allocation
+	err := a.call(func(c *api.ClientNodes) error {
+		var err error
+		allocs, _, err = c.Allocations(a.nodeID, a.secret, q.WithContext(ctx))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fetch allocations: %w", err)
+	}
+	a.reconcile(allocs)
+	return nil
+}
+
+// stubsChanged reports whether reconcile has work in stubs: an allocation
+// to start, one the servers changed, or a runner the servers no longer
+// list.
+func (a *Agent) stubsChanged(stubs []api.ClientAllocStub) bool {
+	a.runnersMu.Lock()
+	defer a.runnersMu.Unlock()
+	listed := 0
+	for _, st := range stubs {
+		r := a.runners[st.ID]
+		if r == nil {
+			probe := structs.Allocation{DesiredStatus: st.DesiredStatus, ClientStatus: st.ClientStatus}
+			if !probe.TerminalStatus() {
+				return true
+			}
+			continue
+		}
+		listed++
+		if st.AllocModifyIndex > r.modifyIndex || st.DesiredStatus != r.desiredStatus {
+			return true
+		}
+	}
+	return listed != len(a.runners)
 }
 
 // reconcile diffs the servers' allocations against the running ones: new

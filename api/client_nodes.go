@@ -78,6 +78,33 @@ func (n *ClientNodes) AllocationsInto(nodeID, secret string, q *QueryOptions, ou
 	return parseQueryMeta(h), nil
 }
 
+// ClientAllocStub is what AllocationStubs answers of each allocation: enough
+// to tell which allocations the servers changed since the last answer.
+type ClientAllocStub struct {
+	ID string
+	// AllocModifyIndex moves only with the servers' changes (placement,
+	// stop, a new job version), not with the agent's status updates.
+	AllocModifyIndex uint64
+	ModifyIndex      uint64
+	DesiredStatus    string
+	ClientStatus     string
+}
+
+// AllocationStubs is Allocations without the allocations' bodies
+// (GET /v1/client/node/:id/allocations?stubs=true): the blocking query an
+// agent holds to learn, cheaply, which of its allocations to fetch whole.
+func (n *ClientNodes) AllocationStubs(nodeID, secret string, q *QueryOptions) ([]ClientAllocStub, *QueryMeta, error) {
+	var out []ClientAllocStub
+	r := n.c.newRequest(http.MethodGet, "/v1/client/node/"+pathEscape(nodeID)+"/allocations")
+	r.setQueryOptions(q)
+	r.params.Set("stubs", "true")
+	h, err := n.c.callNode(r, secret, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, parseQueryMeta(h), nil
+}
+
 // allocUpdateResponse is the answer of PUT /v1/client/allocations/update.
 type allocUpdateResponse struct {
 	Index uint64

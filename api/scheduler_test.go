@@ -63,6 +63,17 @@ func TestClientNodeEndpoints(t *testing.T) {
 			want: []struct{ ID, DesiredStatus string }{{"a1", "run"}},
 		},
 		{
+			name: "allocation stubs, blocking",
+			body: `[{"ID":"a1","AllocModifyIndex":5,"ModifyIndex":9,"DesiredStatus":"run","ClientStatus":"running"}]`,
+			call: func(c *Client) (any, error) {
+				stubs, _, err := c.ClientNodes().AllocationStubs("n1", "s1", &QueryOptions{WaitIndex: 7, WaitTime: time.Second})
+				return stubs, err
+			},
+			wantMethod: "GET", wantPath: "/v1/client/node/n1/allocations", wantSecret: "s1",
+			wantQuery: url.Values{"index": {"7"}, "wait": {"1000ms"}, "stubs": {"true"}},
+			want:      []ClientAllocStub{{ID: "a1", AllocModifyIndex: 5, ModifyIndex: 9, DesiredStatus: "run", ClientStatus: "running"}},
+		},
+		{
 			name: "update allocations",
 			body: `{"Index":12}`,
 			call: func(c *Client) (any, error) {

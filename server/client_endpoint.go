@@ -205,23 +205,47 @@ func (s *Server) serverHTTPAddrs() []string {
 
 // clientNodeAllocations is the agent's blocking query for its allocations,
 // with their jobs. Its index is the highest ModifyIndex of the node's
-// allocations, so writes on other nodes do not wake it.
+// allocations, so writes on other nodes do not wake it. With ?stubs=true
+// it answers only each allocation's ID, indexes and statuses
+// (clientAllocStub): an agent follows the list cheaply and fetches the
+// full allocations only when one of them changed on the servers' side
+// (AllocModifyIndex), not on every status update of its own.
 func (s *Server) clientNodeAllocations(req *request) (any, error) {
 	nodeID := req.PathValue("id")
 	if _, err := s.authNode(req, nodeID); err != nil {
 		return nil, err
 	}
-	var out []*structs.Allocation
+	stubs := req.URL.Query().Get("stubs") == "true"
+	var out any
 	err := s.blockingQuery(req, func(ws memdb.WatchSet, st *state.StateStore) (uint64, error) {
 		allocs, err := st.AllocsByNode(ws, nodeID)
 		var index uint64
 		for _, a := range allocs {
 			index = max(index, a.ModifyIndex)
 		}
-		out = nonNil(allocs)
+		if stubs {
+			list := make([]clientAllocStub, 0, len(allocs))
+			for _, a := range allocs {
+				list = append(list, clientAllocStub{ID: a.ID, AllocModifyIndex: a.AllocModifyIndex,
+					ModifyIndex: a.ModifyIndex, DesiredStatus: a.DesiredStatus, ClientStatus: a.ClientStatus})
+			}
+			out = list
+		} else {
+			out = nonNil(allocs)
+		}
 		return index, err
 	})
 	return out, err
+}
+
+// clientAllocStub is one allocation in the ?stubs=true answer (the JSON
+// of api.ClientAllocStub).
+type clientAllocStub struct {
+	ID               string
+	AllocModifyIndex uint64
+	ModifyIndex      uint64
+	DesiredStatus    string
+	ClientStatus     string
 }
 
 // allocUpdateResponse answers PUT /v1/client/allocations/update.

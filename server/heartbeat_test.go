@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -205,6 +206,20 @@ func TestClientAllocations(t *testing.T) {
 	}
 	if res, _ := clientReq(t, s, "GET", path, other.SecretID, ""); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("another node's secret: %d", res.StatusCode)
+	}
+	// the stub form: the same allocations and index, without jobs
+	res, body = clientReq(t, s, "GET", path+"?stubs=true", node.SecretID, "")
+	var stubs []clientAllocStub
+	if err := json.Unmarshal([]byte(body), &stubs); err != nil || res.StatusCode != 200 {
+		t.Fatalf("stubs: %d %v %s", res.StatusCode, err, body)
+	}
+	if res.Header.Get(headerIndex) != fmt.Sprint(first) || strings.Contains(body, `"Job"`) || len(stubs) != 1 ||
+		stubs[0] != (clientAllocStub{ID: "a1", AllocModifyIndex: first, ModifyIndex: first,
+			DesiredStatus: structs.AllocDesiredStatusRun, ClientStatus: structs.AllocClientStatusPending}) {
+		t.Fatalf("stubs: index %s %+v %s", res.Header.Get(headerIndex), stubs, body)
+	}
+	if res, _ := clientReq(t, s, "GET", path+"?stubs=true", other.SecretID, ""); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("stubs with another node's secret: %d", res.StatusCode)
 	}
 
 	// a blocking query is not woken by another node's allocations

@@ -138,8 +138,14 @@ func (ar *AllocRunner) Restore(tasks map[string]*state.Task) {
 		if rec.State != nil {
 			tr.state = copyTaskState(rec.State)
 		}
-		if rec.Handle != nil && tr.state.State != TaskStateDead {
+		switch {
+		case rec.Handle == nil:
+		case tr.state.State != TaskStateDead:
 			tr.recovered = rec.Handle
+			tr.driverName = rec.Driver
+		default:
+			// dead, but its container may not have been removed (run)
+			tr.handle = rec.Handle
 			tr.driverName = rec.Driver
 		}
 		tr.mu.Unlock()

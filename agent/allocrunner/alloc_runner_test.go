@@ -175,7 +175,12 @@ func TestAllocRunnerStopHonoursKillSignalAndUserRestart(t *testing.T) {
 	if err := ar.Restart(context.Background(), "web", false); err != nil {
 		t.Fatal(err)
 	}
+	// the process writes its file before the driver's StartTask returns
+	// (and counts it): wait for both, and for the runner to see it run
 	waitFor(t, 10*time.Second, "second start", started(2))
+	waitFor(t, 10*time.Second, "second start counted and running", func() bool {
+		return d.Starts(a.ID+"/web") >= 2 && ar.Alloc().TaskStates["web"].State == TaskStateRunning
+	})
 	if n := d.Starts(a.ID + "/web"); n != 2 {
 		t.Fatalf("driver started the task %d times, want 2", n)
 	}

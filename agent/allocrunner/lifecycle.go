@@ -161,6 +161,12 @@ func (ar *AllocRunner) coordinate() {
 			ar.tasks[name].kill(ev)
 		}
 		if act.done {
+			// tasks are reported dead before their containers are removed
+			// (finish): wait for the removals, which are bounded, before
+			// the network goes
+			for _, name := range ar.order {
+				<-ar.tasks[name].doneCh
+			}
 			ar.teardownNetwork(ar.ctx)
 			close(ar.doneCh)
 			ar.cfg.OnChange(ar.ID())

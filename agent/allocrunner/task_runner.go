@@ -50,7 +50,11 @@ type taskRunner struct {
 	killOnce  sync.Once
 	killEv    *structs.TaskEvent // why it is killed, shown before Killing
 	restartCh chan struct{}      // a user-requested restart (not counted)
-	doneCh    chan struct{}      // closed when Run returns
+	// starting is set from the driver's StartTask until the task is
+	// marked running: the process may already run (and be seen running by
+	// a user), so a restart asked for then is queued, not refused.
+	starting bool
+	doneCh   chan struct{} // closed when Run returns
 
 	restarts *restartTracker
 	lastExit *driver.ExitResult
@@ -173,7 +177,10 @@ func (tr *taskRunner) emit(ev *structs.TaskEvent) { tr.update(ev, "", nil) }
 func (tr *taskRunner) run(ctx context.Context) {
 	defer close(tr.doneCh)
 	if tr.snapshot().State == TaskStateDead {
-		return // restored after it ended: nothing to do
+		// restored after it ended; an agent that stopped between reporting
+		// it dead and removing its container left the handle behind
+		tr.destroyLeftover()
+		return
 	}
 	select {
 	case <-tr.startCh:
@@ -351,8 +358,15 @@ func (tr *taskRunner) start(ctx context.Context) error {
 		return err
 	}
 	tr.emit(event(EventDriver, tr.ar.now()).msg("Starting task").build())
+	tr.mu.Lock()
+	tr.starting = true
+	tr.mu.Unlock()
 	h, err := d.StartTask(ctx, cfg)
 	if err != nil {
+		tr.mu.Lock()
+		tr.starting = false
+		tr.mu.Unlock()
+		tr.dropRestartRequest() // it was for an attempt that never ran
 		return fmt.Errorf("start task: %w", err)
 	}
 	now := tr.ar.now()
@@ -365,6 +379,7 @@ func (tr *taskRunner) start(ctx context.Context) error {
 			st.StartedAt = now
 		}
 		st.FinishedAt = time.Time{}
+		tr.starting = false // under tr.mu, with the state
 	})
 	tr.logger.Debug("task started")
 	return nil
@@ -380,28 +395,56 @@ func (tr *taskRunner) markDeadUnstarted() {
 	tr.closeHooks()
 }
 
-// finish marks the task dead, releases what the hooks opened and removes
-// what the driver left behind.
+// finish marks the task dead and reports it at once, then removes what
+// the driver left behind and releases what the hooks opened. Reporting
+// first keeps the container's removal (tens of milliseconds with
+// containerd) out of the exit → complete latency; the alloc runner waits
+// for every task runner to return, so the removal still happens before
+// the network is torn down and before the alloc dir is removed.
+// FinishedAt keeps the moment the exit was seen (exited, or Killed after
+// a stop); only a task that never reported one gets now.
 func (tr *taskRunner) finish(failed bool) {
+	now := tr.ar.now()
+	tr.update(nil, TaskStateDead, func(st *structs.TaskState) {
+		st.Failed = st.Failed || failed
+		if st.FinishedAt.IsZero() {
+			st.FinishedAt = now
+		}
+	})
+	tr.destroyLeftover()
+	tr.closeHooks()
+}
+
+// destroyLeftover asks the driver to remove the task's last attempt (its
+// container); once that worked, the persisted record drops the handle so
+// that an agent restarted later does not try again. A record that still
+// has one after a crash is retried on restore (run).
+func (tr *taskRunner) destroyLeftover() {
 	tr.mu.Lock()
 	h := tr.handle
 	drvName := tr.driverName
 	tr.mu.Unlock()
-	if h != nil {
-		if d, err := tr.ar.cfg.Drivers(drvName); err == nil {
-			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := d.DestroyTask(dctx, h.Config.ID, true); err != nil && !errors.Is(err, driver.ErrTaskNotFound) {
-				tr.logger.Warn("destroy task", "error", err)
-			}
-			cancel()
-		}
+	if h == nil {
+		return
 	}
-	tr.closeHooks()
-	now := tr.ar.now()
-	tr.update(nil, TaskStateDead, func(st *structs.TaskState) {
-		st.Failed = st.Failed || failed
-		st.FinishedAt = now
-	})
+	d, err := tr.ar.cfg.Drivers(drvName)
+	if err != nil {
+		tr.logger.Warn("destroy task: driver unavailable", "error", err)
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.DestroyTask(dctx, h.Config.ID, true); err != nil && !errors.Is(err, driver.ErrTaskNotFound) {
+		tr.logger.Warn("destroy task", "error", err)
+		return
+	}
+	tr.mu.Lock()
+	tr.handle = nil
+	rec := &state.Task{Driver: tr.driverName, State: copyTaskState(tr.state)}
+	tr.mu.Unlock()
+	if err := tr.ar.cfg.State.PutTask(tr.ar.alloc().ID, tr.name, rec); err != nil {
+		tr.logger.Error("persist task state", "error", err)
+	}
 }
 
 func (tr *taskRunner) closeHooks() {

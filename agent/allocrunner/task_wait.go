@@ -123,6 +123,9 @@ func (tr *taskRunner) waitLoop(ctx context.Context) (stopped bool) {
 			if r.err != nil {
 				return true // ctx ended: agent shutdown
 			}
+			// the attempt ended by itself: the restart policy decides, and
+			// a restart asked for meanwhile must not hit the next attempt
+			tr.dropRestartRequest()
 			tr.exited(r.res)
 			return false
 		case <-tr.killCh:
@@ -140,6 +143,8 @@ func (tr *taskRunner) waitLoop(ctx context.Context) (stopped bool) {
 			tr.update(nil, TaskStatePending, func(st *structs.TaskState) {
 				st.Restarts++
 				st.LastRestart = now
+				// another user restart meanwhile is queued, not refused
+				tr.starting = true // under tr.mu
 			})
 			if err := tr.prestart(ctx); err == nil {
 				err = tr.start(ctx)
@@ -151,8 +156,10 @@ func (tr *taskRunner) waitLoop(ctx context.Context) (stopped bool) {
 				tr.emit(event(EventSetupFailure, tr.ar.now()).msg(err.Error()).build())
 			}
 			tr.mu.Lock()
+			tr.starting = false
 			tr.lastExit = &driver.ExitResult{Err: "restart failed"}
 			tr.mu.Unlock()
+			tr.dropRestartRequest()
 			return false
 		case <-ctx.Done():
 			cancel()
@@ -258,9 +265,14 @@ func (tr *taskRunner) shutdownDelay(task *structs.Task) time.Duration {
 	return 0
 }
 
-// requestRestart asks for a user restart of the running task.
+// requestRestart asks for a user restart of the running task. A task
+// whose driver is starting it counts as running: its process may already
+// be up, and waitLoop serves the request as soon as it waits on it.
 func (tr *taskRunner) requestRestart() error {
-	if tr.snapshot().State != TaskStateRunning {
+	tr.mu.Lock()
+	ok := tr.state.State == TaskStateRunning || tr.starting
+	tr.mu.Unlock()
+	if !ok {
 		return fmt.Errorf("task %q is not running", tr.name)
 	}
 	select {
@@ -268,4 +280,12 @@ func (tr *taskRunner) requestRestart() error {
 	default:
 	}
 	return nil
+}
+
+// dropRestartRequest forgets a restart asked for an attempt that is over.
+func (tr *taskRunner) dropRestartRequest() {
+	select {
+	case <-tr.restartCh:
+	default:
+	}
 }

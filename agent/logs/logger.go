@@ -26,7 +26,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/structs"
 )
@@ -51,7 +53,15 @@ type stream struct {
 	fifo *os.File
 	out  io.WriteCloser // *rotator, or a discarder when logs are disabled
 	done chan struct{}
+	// closing tells copy that a read deadline is Close asking it to drain
+	// what is left in the pipe and stop.
+	closing atomic.Bool
 }
+
+// maxDrainReads bounds the final drain: a writer that keeps writing (a
+// task's orphaned child) must not hold Close forever. 64 reads of 32 KiB
+// empty a full pipe buffer many times over.
+const maxDrainReads = 64
 
 // FIFOPath returns the FIFO path for task's kind ("stdout" or "stderr").
 func FIFOPath(logDir, task, kind string) string {
@@ -118,11 +128,22 @@ func (l *TaskLogger) Close() error {
 	l.closeOnce.Do(func() {
 		var errs []error
 		for _, s := range l.streams {
-			// Closing the pollable FIFO unblocks the pending Read.
-			if err := s.fifo.Close(); err != nil {
-				errs = append(errs, err)
+			// Wake the pending Read with a deadline rather than closing the
+			// FIFO under it: what the task wrote just before exiting may
+			// still sit in the pipe, and copy drains it first. Closing the
+			// pollable FIFO is the fallback that always unblocks the Read.
+			s.closing.Store(true)
+			if err := s.fifo.SetReadDeadline(time.Now()); err != nil {
+				if err := s.fifo.Close(); err != nil {
+					errs = append(errs, err)
+				}
+				<-s.done
+			} else {
+				<-s.done
+				if err := s.fifo.Close(); err != nil {
+					errs = append(errs, err)
+				}
 			}
-			<-s.done
 			if err := s.out.Close(); err != nil {
 				errs = append(errs, err)
 			}
@@ -142,11 +163,41 @@ func (l *TaskLogger) copy(s *stream, kind string) {
 				l.logger.Warn("writing log file failed", "stream", kind, "error", werr)
 			}
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load() {
+			l.drain(s, kind, buf)
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, fs.ErrClosed) && !errors.Is(err, io.EOF) {
 				l.logger.Warn("reading log fifo failed", "stream", kind, "error", err)
 			}
 			return
+		}
+	}
+}
+
+// drain copies what is left in the pipe without waiting for more: raw
+// non-blocking reads until the pipe is empty (EAGAIN), bounded in count.
+func (l *TaskLogger) drain(s *stream, kind string, buf []byte) {
+	if err := s.fifo.SetReadDeadline(time.Time{}); err != nil {
+		return
+	}
+	rc, err := s.fifo.SyscallConn()
+	if err != nil {
+		return
+	}
+	for range maxDrainReads {
+		var n int
+		var rerr error
+		// returning true: one attempt, never park waiting for data
+		if err := rc.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), buf)
+			return true
+		}); err != nil || rerr != nil || n <= 0 {
+			return
+		}
+		if _, werr := s.out.Write(buf[:n]); werr != nil {
+			l.logger.Warn("writing log file failed", "stream", kind, "error", werr)
 		}
 	}
 }

@@ -324,3 +324,31 @@ func TestStreamEmitErrorStops(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// What a task wrote just before it exited is still in the pipe when the
+// task runner closes the logger; Close must copy it, not drop it.
+func TestTaskLoggerCloseDrainsThePipe(t *testing.T) {
+	for i := range 20 {
+		dir := t.TempDir()
+		l, err := NewTaskLogger(dir, "web", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.OpenFile(l.StdoutPath(), os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// under the pipe's 64 KiB buffer: the writes never block
+		want := strings.Repeat(fmt.Sprintf("line %02d of the last words\n", i), 1500)
+		if _, err := out.WriteString(want); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, dir, "web.stdout"); got != want {
+			t.Fatalf("round %d: log file has %d bytes after Close, want %d", i, len(got), len(want))
+		}
+	}
+}

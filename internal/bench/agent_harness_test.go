@@ -106,6 +106,9 @@ func (e *agentEnv) startAgent(serverAddr, registryHost string) {
 		"-containerd-address", e.ctd.Address,
 		"-containerd-namespace", e.ctd.Namespace,
 		"-insecure-registry", registryHost,
+		// host network only: a benchmark must not create berth0 or the
+		// nft table on the host
+		"-network-plugin", "",
 		"-log-level", "warn",
 	}
 	logPath := filepath.Join(dir, "agent.log")
