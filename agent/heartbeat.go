@@ -17,6 +17,15 @@ import (
 // changed.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	registered := false
+	// lostContact is set once a heartbeat fails or the servers forgot the
+	// node: they may have marked its allocations unknown or lost meanwhile,
+	// so the agent reports every allocation again once it gets through.
+	// The agent cannot always tell (its process or machine was suspended,
+	// requests were only slow): a heartbeat answer with a Raft index says
+	// the servers had to bring the node back to ready, which is as good a
+	// sign; and every registration reports too (a restarted agent's node
+	// may have been disconnected meanwhile).
+	lostContact := false
 	var ttl time.Duration
 	backoff := newBackoff(100*time.Millisecond, 2*time.Second)
 	for ctx.Err() == nil {
@@ -39,12 +48,14 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			a.net.registered(resp)
 			a.registerOnce.Do(func() { close(a.registered) })
 			a.logger.Info("node registered", "heartbeat_ttl", ttl)
+			a.reportAllAllocs()
+			lostContact = false
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.reregister:
-			registered = false
+			registered, lostContact = false, true
 			continue
 		case <-time.After(heartbeatDelay(ttl)):
 		}
@@ -59,13 +70,20 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			ttl = resp.HeartbeatTTL
 			a.servers.merge(resp.Servers)
 			backoff.reset()
+			// Index > 0: the node was not ready (disconnected, down) and
+			// this heartbeat brought it back
+			if lostContact || resp.Index > 0 {
+				a.reportAllAllocs()
+				lostContact = false
+			}
 		case ctx.Err() != nil:
 			return
 		case api.IsNotFound(err):
 			a.logger.Warn("servers do not know this node, registering again")
-			registered = false
+			registered, lostContact = false, true
 		default:
 			a.logger.Warn("heartbeat failed", "error", err)
+			lostContact = true
 			// retry soon, well within the TTL
 			ttl = min(ttl, 2*backoff.next())
 		}
@@ -118,5 +136,23 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// reportAllAllocs queues a status update for every allocation the agent
+// runs (after a loss of contact the servers' view may be stale: a
+// disconnected node's allocations are "unknown" until it reports again).
+func (a *Agent) reportAllAllocs() {
+	a.runnersMu.Lock()
+	ids := make([]string, 0, len(a.runners))
+	for id := range a.runners {
+		ids = append(ids, id)
+	}
+	a.runnersMu.Unlock()
+	for _, id := range ids {
+		a.updates.changed(id)
+	}
+	if len(ids) > 0 {
+		a.logger.Info("reporting every allocation to the servers", "allocs", len(ids))
 	}
 }
