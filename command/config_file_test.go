@@ -156,3 +156,21 @@ func TestAgentConfigFileNetworkKeys(t *testing.T) {
 		t.Errorf("network config: plugin %q routing %q bridge %q", cfg.NetworkPlugin, cfg.NetworkRouting, cfg.Bridge)
 	}
 }
+
+// FuzzParseConfig: any input gives a config or an error, never a panic.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		"data_dir = \"/d\"\nserver {\n  enabled = true\n  bootstrap_expect = 3\n}\n",
+		"client {\n  servers = [\"a:4646\"]\n  options = { \"driver.raw_exec.enable\" = \"1\" }\n}\nplugin \"raw_exec\" {\n  config { enabled = true }\n}\n",
+		"ports { http = 1 }\nadvertise { http = \"1.2.3.4\" }\n",
+		"bogus {",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		c, err := parseConfig("fuzz.hcl", src)
+		if err == nil && c == nil {
+			t.Fatal("no config and no error")
+		}
+	})
+}
