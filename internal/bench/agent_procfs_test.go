@@ -43,11 +43,17 @@ func TestAgentBenchHelpers(t *testing.T) {
 		t.Errorf("measureTree(self) = %+v, %v", tree, err)
 	}
 
+	// CPU time must grow while this process spins; how much depends on
+	// the machine's load, so only growth is asserted (bounded at 10 s).
 	before := treeCPU(self)
-	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+	grew := false
+	for end := time.Now().Add(10 * time.Second); !grew && time.Now().Before(end); {
+		for spin := time.Now().Add(50 * time.Millisecond); time.Now().Before(spin); {
+		}
+		grew = treeCPU(self) > before
 	}
-	if after := treeCPU(self); after < before+50*time.Millisecond {
-		t.Errorf("treeCPU grew %s over 100ms of busy loop; want ≥ 50ms", after-before)
+	if !grew {
+		t.Errorf("treeCPU stayed at %s over 10 s of busy loop", before)
 	}
 
 	if got, err := parseSizes("100, 500"); err != nil || !slices.Equal(got, []int{100, 500}) {

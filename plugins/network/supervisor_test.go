@@ -108,7 +108,7 @@ func TestSupervisorRelaunchesKilledPlugin(t *testing.T) {
 		if !errors.Is(err, ErrPluginUnavailable) {
 			t.Fatalf("call on a dead plugin: got %v, want ErrPluginUnavailable", err)
 		}
-		if took := time.Since(start); took > 100*time.Millisecond {
+		if took := time.Since(start); took > 2*time.Second { // generous: a blocked call would wait out the 10s+ timeouts
 			t.Fatalf("call on a dead plugin took %v, want fail fast", took)
 		}
 	}
