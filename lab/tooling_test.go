@@ -11,19 +11,23 @@ import (
 
 // The provisioning scripts, the Vagrantfile and the systemd units are
 // checked with the real tools when they are installed (a developer's
-// machine); CI does not install vagrant, so those checks skip there.
+// machine); CI does not install vagrant, so that check skips there.
+// shellcheck comes with scripts/install-deps.sh, so CI must have it.
 
-func lookTool(t *testing.T, name string) string {
+func lookTool(t *testing.T, name string, requiredInCI bool) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
+		if requiredInCI && os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (scripts/install-deps.sh installs it)", name)
+		}
 		t.Skipf("%s is not installed", name)
 	}
 	return p
 }
 
 func TestProvisionScriptsShellcheck(t *testing.T) {
-	sc := lookTool(t, "shellcheck")
+	sc := lookTool(t, "shellcheck", true)
 	scripts, err := filepath.Glob("vagrant/*.sh")
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no provisioning scripts found: %v", err)
@@ -35,7 +39,7 @@ func TestProvisionScriptsShellcheck(t *testing.T) {
 }
 
 func TestVagrantfileValidates(t *testing.T) {
-	vagrant := lookTool(t, "vagrant")
+	vagrant := lookTool(t, "vagrant", false)
 	run := func(env ...string) ([]byte, error) {
 		cmd := exec.Command(vagrant, "validate")
 		cmd.Dir = ".." // the repository root

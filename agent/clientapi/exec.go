@@ -11,38 +11,17 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/plugins/driver"
 )
 
-// The exec wire shapes, as Nomad's api.ExecStreamingInput and
-// api.ExecStreamingOutput.
+// The exec frames are the API client's (Nomad's wire shape).
 type (
-	// ExecStreamingIOOperation is a chunk of a stream, or its end.
-	ExecStreamingIOOperation struct {
-		Data  []byte `json:"data,omitempty"`
-		Close bool   `json:"close,omitempty"`
-	}
-	// TerminalSize is a terminal's size.
-	TerminalSize struct {
-		Height int `json:"height,omitempty"`
-		Width  int `json:"width,omitempty"`
-	}
-	// ExecStreamingInput is one frame from the client; empty is a heartbeat.
-	ExecStreamingInput struct {
-		Stdin   *ExecStreamingIOOperation `json:"stdin,omitempty"`
-		TTYSize *TerminalSize             `json:"tty_size,omitempty"`
-	}
-	// ExecStreamingExitResult is the command's exit.
-	ExecStreamingExitResult struct {
-		ExitCode int `json:"exit_code"`
-	}
-	// ExecStreamingOutput is one frame to the client.
-	ExecStreamingOutput struct {
-		Stdout *ExecStreamingIOOperation `json:"stdout,omitempty"`
-		Stderr *ExecStreamingIOOperation `json:"stderr,omitempty"`
-		Exited bool                      `json:"exited,omitempty"`
-		Result *ExecStreamingExitResult  `json:"result,omitempty"`
-	}
+	ExecStreamingIOOperation = api.ExecStreamingIOOperation
+	TerminalSize             = api.TerminalSize
+	ExecStreamingInput       = api.ExecStreamingInput
+	ExecStreamingExitResult  = api.ExecStreamingExitResult
+	ExecStreamingOutput      = api.ExecStreamingOutput
 )
 
 var upgrader = websocket.Upgrader{

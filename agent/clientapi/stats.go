@@ -4,51 +4,18 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/plugins/driver"
 )
 
-// The stats wire shapes, as Nomad's api.AllocResourceUsage and friends.
+// The stats wire types are the API client's: one definition of the shape
+// servers proxy and clients decode.
 type (
-	// AllocResourceUsage is an allocation's usage: the sum over its tasks
-	// and each task's own.
-	AllocResourceUsage struct {
-		ResourceUsage *ResourceUsage
-		Tasks         map[string]*TaskResourceUsage
-		Timestamp     int64
-	}
-	// TaskResourceUsage is one task's usage and that of its processes.
-	TaskResourceUsage struct {
-		ResourceUsage *ResourceUsage
-		Timestamp     int64
-		Pids          map[string]*ResourceUsage
-	}
-	// ResourceUsage is memory and CPU usage.
-	ResourceUsage struct {
-		MemoryStats *MemoryStats
-		CpuStats    *CpuStats
-		DeviceStats []any
-	}
-	// MemoryStats is memory in bytes.
-	MemoryStats struct {
-		RSS            uint64
-		Cache          uint64
-		Swap           uint64
-		Usage          uint64
-		MaxUsage       uint64
-		KernelUsage    uint64
-		KernelMaxUsage uint64
-		Measured       []string
-	}
-	// CpuStats is CPU time and percentage.
-	CpuStats struct {
-		SystemMode       float64
-		UserMode         float64
-		TotalTicks       float64
-		ThrottledPeriods uint64
-		ThrottledTime    uint64
-		Percent          float64
-		Measured         []string
-	}
+	AllocResourceUsage = api.AllocResourceUsage
+	TaskResourceUsage  = api.TaskResourceUsage
+	ResourceUsage      = api.ResourceUsage
+	MemoryStats        = api.MemoryStats
+	CpuStats           = api.CpuStats
 )
 
 func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
