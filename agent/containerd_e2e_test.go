@@ -268,10 +268,10 @@ func TestAgentContainerdRestartAndPluginCrash(t *testing.T) {
 		t.Fatalf("keep's container was restarted: pid %d → %d", keepPid, got)
 	}
 
-	// the containerd plugin crashes: relaunched, its tasks recovered
-	pid := b.PluginPids()["containerd"]
+	// the driver plugin crashes: relaunched, its tasks recovered
+	pid := b.PluginPids()["drivers"]
 	if pid == 0 {
-		t.Fatalf("no containerd plugin pid: %v", b.PluginPids())
+		t.Fatalf("no driver plugin pid: %v", b.PluginPids())
 	}
 	proc, err := os.FindProcess(pid)
 	if err != nil {
@@ -281,7 +281,7 @@ func TestAgentContainerdRestartAndPluginCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	servertest.WaitFor(t, 30*time.Second, "plugin relaunched", func() bool {
-		p := b.PluginPids()["containerd"]
+		p := b.PluginPids()["drivers"]
 		return p != 0 && p != pid
 	})
 	// the recovered tasks are still under control: stop works

@@ -16,8 +16,9 @@ import (
 	"github.com/berth-dev/berth/structs"
 )
 
-// builtinPlugins are re-executions of this binary ("berth plugin NAME").
-var builtinPlugins = []string{"containerd", "exec"}
+// builtinPlugins are re-executions of this binary ("berth plugin NAME"):
+// one process serves every built-in driver.
+var builtinPlugins = []string{"drivers"}
 
 // pluginStartTimeout bounds one plugin's first launch.
 const pluginStartTimeout = 30 * time.Second

@@ -38,6 +38,18 @@ func TestAgentBenchHelpers(t *testing.T) {
 	if ppid, _, err := procParent(child.Process.Pid); err != nil || ppid != self {
 		t.Errorf("procParent(child) = %d, %v; want %d", ppid, err, self)
 	}
+	// the group's resident pages: each counted once, so listing a
+	// process twice changes nothing, and the group is at most the sum
+	if os.Geteuid() == 0 {
+		one, err := residentUnion([]int{self})
+		if err != nil || one <= 0 || one > 2*rss {
+			t.Errorf("residentUnion(self) = %d, %v; VmRSS %d", one, err, rss)
+		}
+		dup, err := residentUnion([]int{self, self})
+		if err != nil || dup > one+one/10 {
+			t.Errorf("residentUnion(self, self) = %d, %v; self alone %d: shared pages counted twice", dup, err, one)
+		}
+	}
 	tree, err := measureTree(self)
 	if err != nil || tree.NProcs < 1 || tree.Total() <= rss/2 {
 		t.Errorf("measureTree(self) = %+v, %v", tree, err)

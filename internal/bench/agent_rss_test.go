@@ -139,7 +139,10 @@ type treeRSS struct {
 	Plugins int64 // sum of the descendants' VmRSS
 	NProcs  int   // descendants counted
 	PSS     int64 // PSS of root and descendants
-	Procs   []procMem
+	// Resident counts every physical page of root and descendants once
+	// (0 when page frames cannot be read: not root).
+	Resident int64
+	Procs    []procMem
 }
 
 func (t treeRSS) Total() int64 { return t.Root + t.Plugins }
@@ -155,14 +158,17 @@ func measureTree(root int) (treeRSS, error) {
 	if err != nil {
 		return t, err
 	}
+	pids := []int{root}
 	for _, pid := range kids {
 		if m, err := readProcMem(pid); err == nil { // one may have just exited
 			t.Plugins += m.RSS
 			t.PSS += m.PSS
 			t.NProcs++
 			t.Procs = append(t.Procs, m)
+			pids = append(pids, pid)
 		}
 	}
+	t.Resident, _ = residentUnion(pids) // optional: needs root
 	return t, nil
 }
 
