@@ -474,6 +474,10 @@ func validateTemplate(t *Template, p problems) {
 		if t.ChangeSignal == "" {
 			p.addf("change_mode %q requires a change_signal", t.ChangeMode)
 		}
+		// a signal cannot change a running process's environment
+		if t.Envvars {
+			p.addf("change_mode %q cannot be used with env = true: the environment changes only on a restart", t.ChangeMode)
+		}
 	case TemplateChangeModeScript:
 		if t.ChangeScript == nil || t.ChangeScript.Command == "" {
 			p.addf("change_mode %q requires a change_script with a command", t.ChangeMode)

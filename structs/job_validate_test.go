@@ -141,7 +141,7 @@ func TestValidate_PoliciesAndTasks(t *testing.T) {
 	task.Constraints = []*structs.Constraint{{Operand: structs.ConstraintDistinctHosts, RTarget: "true"}}
 	task.LogConfig.MaxFiles = 100
 	task.Lifecycle = &structs.TaskLifecycleConfig{Hook: "prestop"}
-	task.Templates = []*structs.Template{{ChangeMode: "signal", Perms: "999"}}
+	task.Templates = []*structs.Template{{ChangeMode: "signal", Perms: "999", Envvars: true}}
 	task.VolumeMounts = []*structs.VolumeMount{{Volume: "data", Destination: "/data"}}
 	task.Resources.Cores = 2
 
@@ -156,6 +156,7 @@ func TestValidate_PoliciesAndTasks(t *testing.T) {
 		`group "web": task "api": template 0: must have a source or data`,
 		`group "web": task "api": template 0: missing destination`,
 		`group "web": task "api": template 0: change_mode "signal" requires a change_signal`,
+		`group "web": task "api": template 0: change_mode "signal" cannot be used with env = true: the environment changes only on a restart`,
 		`group "web": task "api": template 0: perms "999" is not an octal file mode`,
 		`group "web": task "api": volume_mount 0: volume "data" is not defined by the group`,
 		`group "web": task "api": resources: ask for cpu or cores, not both`,

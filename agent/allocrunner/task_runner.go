@@ -41,6 +41,18 @@ type taskRunner struct {
 	stderrPath string
 	closers    []func() // undone when the task is dead (log readers)
 	hookDone   map[string]bool
+	// rendered is what the template hook rendered, with the files each
+	// read, for the template watcher (template_watch.go) of the attempt.
+	rendered *renderedTemplates
+
+	// templatePoll is how often the template watcher polls (0: the
+	// default); tests shorten it.
+	templatePoll time.Duration
+	// restartEv, when set, is the Restart Signaled event of the pending
+	// restart (a template's); nil: a user asked for it.
+	restartEv *structs.TaskEvent
+	// watcher is the running attempt's template watcher (nil: none).
+	watcher *templateWatcher
 
 	hooks []prestartHook
 
@@ -405,6 +417,11 @@ func (tr *taskRunner) markDeadUnstarted() {
 // a stop); only a task that never reported one gets now.
 func (tr *taskRunner) finish(failed bool) {
 	now := tr.ar.now()
+	tr.mu.Lock()
+	// a kill whose reason fails the task (a template's failed change
+	// script) fails it, as in Nomad
+	failed = failed || (tr.killEv != nil && tr.killEv.FailsTask)
+	tr.mu.Unlock()
 	tr.update(nil, TaskStateDead, func(st *structs.TaskState) {
 		st.Failed = st.Failed || failed
 		if st.FinishedAt.IsZero() {

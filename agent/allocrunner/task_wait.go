@@ -111,6 +111,10 @@ func (tr *taskRunner) waitTask(ctx context.Context) (*driver.ExitResult, error) 
 // stopped; the caller finishes it) or the agent is shutting down.
 func (tr *taskRunner) waitLoop(ctx context.Context) (stopped bool) {
 	for {
+		// re-renders templates while this attempt runs; stopped (and
+		// waited for) before anything else happens to the attempt, so it
+		// never acts on a stopping task nor renders during a prestart
+		stopWatch := tr.watchTemplates(ctx)
 		wctx, cancel := context.WithCancel(ctx)
 		ch := make(chan waitResult, 1)
 		go func() {
@@ -119,6 +123,7 @@ func (tr *taskRunner) waitLoop(ctx context.Context) (stopped bool) {
 		}()
 		select {
 		case r := <-ch:
+			stopWatch()
 			cancel()
 			if r.err != nil {
 				return true // ctx ended: agent shutdown
@@ -129,10 +134,12 @@ func (tr *taskRunner) waitLoop(ctx context.Context) (stopped bool) {
 			tr.exited(r.res)
 			return false
 		case <-tr.killCh:
+			stopWatch()
 			tr.stopRunning(ctx, ch, true)
 			cancel()
 			return true
 		case <-tr.restartCh:
+			stopWatch()
 			tr.stopRunning(ctx, ch, false)
 			cancel()
 			if ctx.Err() != nil || tr.killed() {
@@ -162,6 +169,7 @@ func (tr *taskRunner) waitLoop(ctx context.Context) (stopped bool) {
 			tr.dropRestartRequest()
 			return false
 		case <-ctx.Done():
+			stopWatch()
 			cancel()
 			<-ch
 			return true
@@ -218,7 +226,14 @@ func (tr *taskRunner) stopRunning(ctx context.Context, ch <-chan waitResult, for
 		ev.KillTimeout = timeout
 		tr.emit(ev)
 	} else {
-		tr.emit(event(EventRestartSignal, tr.ar.now()).msg("User requested task to restart").build())
+		tr.mu.Lock()
+		ev := tr.restartEv
+		tr.restartEv = nil
+		tr.mu.Unlock()
+		if ev == nil {
+			ev = event(EventRestartSignal, tr.ar.now()).msg("User requested task to restart").build()
+		}
+		tr.emit(ev)
 	}
 	var stopErr error
 	if d, err := tr.ar.cfg.Drivers(name); err != nil {
@@ -288,4 +303,7 @@ func (tr *taskRunner) dropRestartRequest() {
 	case <-tr.restartCh:
 	default:
 	}
+	tr.mu.Lock()
+	tr.restartEv = nil
+	tr.mu.Unlock()
 }

@@ -13,7 +13,8 @@ import (
 
 // funcs returns the template functions: env and file, pure helpers from
 // consul-template, and stubs for the data sources berth lacks.
-func funcs(taskDir string, env *taskenv.Env, errMissing bool) template.FuncMap {
+// file reads go through tr, which records them as the render's Deps.
+func funcs(taskDir string, env *taskenv.Env, errMissing bool, tr *tracker) template.FuncMap {
 	m := template.FuncMap{
 		"env": func(name string) (string, error) {
 			if env != nil {
@@ -31,10 +32,7 @@ func funcs(taskDir string, env *taskenv.Env, errMissing bool) template.FuncMap {
 			if err != nil {
 				return "", fmt.Errorf("file %q: %w", p, err)
 			}
-			if err := checkNoSymlinkEscape(taskDir, full); err != nil {
-				return "", fmt.Errorf("file %q: %w", p, err)
-			}
-			data, err := readBounded(full)
+			data, err := tr.readInside(taskDir, full)
 			if err != nil {
 				return "", fmt.Errorf("file %q: %w", p, err)
 			}

@@ -3,6 +3,11 @@
 // helper functions job files commonly use. Functions that need Consul,
 // Vault or Nomad variables are present but fail with ErrNotSupported, so a
 // template that uses them fails clearly instead of rendering wrong.
+//
+// RenderTracked and ExecuteTracked also return the render's Deps: the
+// files it read (its source, files read with the file function), each
+// stamped before it was read, which the agent polls to re-render a
+// running task's templates when one changes.
 package template
 
 import (
@@ -39,16 +44,24 @@ const maxTemplateSize = 16 << 20
 // the file changed. The file is only rewritten (atomically) when its
 // content differs; its mode is set to t.Perms either way.
 func Render(t *structs.Template, taskDir string, env *taskenv.Env) (changed bool, err error) {
-	out, err := Execute(t, taskDir, env)
+	changed, _, err = RenderTracked(t, taskDir, env)
+	return changed, err
+}
+
+// RenderTracked is Render that also returns the files the render read
+// (Deps), to be polled for changes. Deps are returned on error too: they
+// hold what was read (or found missing) up to the failure.
+func RenderTracked(t *structs.Template, taskDir string, env *taskenv.Env) (changed bool, deps Deps, err error) {
+	out, deps, err := ExecuteTracked(t, taskDir, env)
 	if err != nil {
-		return false, err
+		return false, deps, err
 	}
 	dest, err := resolve(taskDir, env, t.DestPath)
 	if err != nil {
-		return false, fmt.Errorf("template destination: %w", err)
+		return false, deps, fmt.Errorf("template destination: %w", err)
 	}
 	if err := checkParentInside(taskDir, dest); err != nil {
-		return false, fmt.Errorf("template destination: %w", err)
+		return false, deps, fmt.Errorf("template destination: %w", err)
 	}
 	perms := structs.DefaultTemplatePerms
 	if t.Perms != "" {
@@ -56,29 +69,49 @@ func Render(t *structs.Template, taskDir string, env *taskenv.Env) (changed bool
 	}
 	mode, err := strconv.ParseUint(perms, 8, 32)
 	if err != nil || mode > 0o7777 {
-		return false, fmt.Errorf("template perms %q: not an octal mode", perms)
+		return false, deps, fmt.Errorf("template perms %q: not an octal mode", perms)
 	}
-	return writeIfChanged(dest, out, fs.FileMode(mode), t.Uid, t.Gid)
+	changed, err = writeIfChanged(dest, out, fs.FileMode(mode), t.Uid, t.Gid)
+	return changed, deps, err
+}
+
+// Destination returns where t renders to on the host: its destination,
+// interpolated and placed inside taskDir.
+func Destination(t *structs.Template, taskDir string, env *taskenv.Env) (string, error) {
+	dest, err := resolve(taskDir, env, t.DestPath)
+	if err != nil {
+		return "", fmt.Errorf("template destination: %w", err)
+	}
+	return dest, nil
 }
 
 // Execute renders t and returns the output without writing it.
 func Execute(t *structs.Template, taskDir string, env *taskenv.Env) ([]byte, error) {
+	out, _, err := ExecuteTracked(t, taskDir, env)
+	return out, err
+}
+
+// ExecuteTracked is Execute that also returns the files the render read.
+func ExecuteTracked(t *structs.Template, taskDir string, env *taskenv.Env) ([]byte, Deps, error) {
+	tr := newTracker()
+	out, err := execute(t, taskDir, env, tr)
+	return out, tr.deps(), err
+}
+
+func execute(t *structs.Template, taskDir string, env *taskenv.Env, tr *tracker) ([]byte, error) {
 	src := t.EmbeddedTmpl
 	if t.SourcePath != "" {
 		path, err := resolve(taskDir, env, t.SourcePath)
 		if err != nil {
 			return nil, fmt.Errorf("template source: %w", err)
 		}
-		if err := checkNoSymlinkEscape(taskDir, path); err != nil {
-			return nil, fmt.Errorf("template source: %w", err)
-		}
-		data, err := readBounded(path)
+		data, err := tr.readInside(taskDir, path)
 		if err != nil {
 			return nil, fmt.Errorf("template source: %w", err)
 		}
 		src = string(data)
 	}
-	tmpl := template.New(t.DestPath).Funcs(funcs(taskDir, env, t.ErrMissingKey))
+	tmpl := template.New(t.DestPath).Funcs(funcs(taskDir, env, t.ErrMissingKey, tr))
 	left, right := t.LeftDelim, t.RightDelim
 	if left == "" {
 		left = "{{"
