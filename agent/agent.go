@@ -26,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/agent/allocrunner"
 	"github.com/berth-dev/berth/agent/clientapi"
 	"github.com/berth-dev/berth/agent/containerdproc"
+	"github.com/berth-dev/berth/agent/hoststats"
 	"github.com/berth-dev/berth/agent/state"
 	"github.com/berth-dev/berth/structs"
 )
@@ -287,7 +288,8 @@ func (a *Agent) startHTTP() error {
 	}
 	a.httpLn = ln
 	a.httpSrv = &http.Server{
-		Handler:           clientapi.Handler(allocsAPI{a}, a.cfg.Logger),
+		Handler: clientapi.Handler(allocsAPI{a}, a.cfg.Logger, clientapi.WithHostStats(
+			hoststats.New(hoststats.Options{DataDir: a.cfg.DataDir, Logger: a.cfg.Logger}), a.nodeID)),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {

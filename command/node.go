@@ -21,7 +21,7 @@ func newNodeCommand(g *globals) *cobra.Command {
 }
 
 func newNodeStatusCommand(g *globals) *cobra.Command {
-	var verbose bool
+	var verbose, stats bool
 	cmd := &cobra.Command{
 		Use:   "status [NODE]",
 		Short: "List nodes, or show one node",
@@ -53,17 +53,30 @@ func newNodeStatusCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var hs *api.HostStats
+			if stats {
+				if hs, err = c.Nodes().Stats(n.ID, q); err != nil {
+					return fmt.Errorf("host stats of node %q: %w", n.ID, err)
+				}
+			}
 			if g.json {
+				if stats {
+					return writeJSON(out, hs)
+				}
 				return writeJSON(out, n)
 			}
 			allocs, _, err := c.Nodes().Allocations(n.ID, q)
 			if err != nil {
 				return fmt.Errorf("list allocations of node %q: %w", n.ID, err)
 			}
-			return printNodeStatus(out, n, allocs, verbose, time.Now())
+			if err := printNodeStatus(out, n, allocs, verbose, time.Now()); err != nil || !stats {
+				return err
+			}
+			return printHostStats(out, n, hs)
 		},
 	}
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "show full IDs, and the node's attributes and meta")
+	cmd.Flags().BoolVar(&stats, "stats", false, "also show the host's CPU, memory and disk usage, as its agent measures it (with -json: the stats alone)")
 	return cmd
 }
 

@@ -14,7 +14,8 @@ import (
 )
 
 // The per-allocation client endpoints (logs, files, exec, stats, signal,
-// restart) are served by the agent that runs the allocation. Any server
+// restart) are served by the agent that runs the allocation, and host
+// stats (/v1/client/stats?node_id=) by the agent of the node named. Any server
 // answers them by looking the allocation up in its own state (a stale
 // read is fine: allocations do not change nodes) and reverse-proxying the
 // request to the node's HTTPAddr: path, query, body and headers unchanged,
@@ -47,6 +48,33 @@ func (s *Server) clientProxyRoutes(mux *http.ServeMux) {
 			s.proxyToAgent(w, r, r.PathValue("id"))
 		})
 	}
+	// host stats name the node itself: GET /v1/client/stats?node_id=ID
+	mux.HandleFunc("GET /v1/client/stats", s.proxyHostStats)
+}
+
+// proxyHostStats passes GET /v1/client/stats to the agent of the node
+// named by node_id (an exact ID, as Nomad's servers take it).
+func (s *Server) proxyHostStats(w http.ResponseWriter, r *http.Request) {
+	nodeID := r.URL.Query().Get("node_id")
+	if nodeID == "" {
+		s.writeError(w, r, badRequest("missing node_id: host stats are served per node (GET /v1/client/stats?node_id=ID)"))
+		return
+	}
+	node, err := s.State().NodeByID(nil, nodeID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if node == nil {
+		s.writeError(w, r, notFound("node %s not found", nodeID))
+		return
+	}
+	target, err := nodeTarget(node, "node "+node.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.reverseProxy(w, r, target, node, "node "+node.ID)
 }
 
 // errNodeDown refuses to proxy to a node the servers consider down.
@@ -69,19 +97,26 @@ func (s *Server) agentTarget(allocID string) (*url.URL, *structs.Node, error) {
 	if node == nil {
 		return nil, nil, notFound("node %s of allocation %s not found", alloc.NodeID, allocID)
 	}
+	target, err := nodeTarget(node, "allocation "+allocID)
+	return target, node, err
+}
+
+// nodeTarget returns the base URL of node's agent HTTP API; what names
+// the request's subject in errors ("allocation <id>", "node <id>").
+func nodeTarget(node *structs.Node, what string) (*url.URL, error) {
 	if node.Status == structs.NodeStatusDown {
-		return nil, node, &codedError{code: http.StatusConflict,
-			msg: fmt.Sprintf("allocation %s is on node %s: %v", allocID, node.ID, errNodeDown)}
+		return nil, &codedError{code: http.StatusConflict,
+			msg: fmt.Sprintf("%s: node %s: %v", what, node.ID, errNodeDown)}
 	}
 	if node.HTTPAddr == "" {
-		return nil, node, &codedError{code: http.StatusBadGateway,
-			msg: fmt.Sprintf("node %s of allocation %s has no HTTP address", node.ID, allocID)}
+		return nil, &codedError{code: http.StatusBadGateway,
+			msg: fmt.Sprintf("%s: node %s has no HTTP address", what, node.ID)}
 	}
 	scheme := "http"
 	if node.TLSEnabled {
 		scheme = "https"
 	}
-	return &url.URL{Scheme: scheme, Host: node.HTTPAddr}, node, nil
+	return &url.URL{Scheme: scheme, Host: node.HTTPAddr}, nil
 }
 
 func (s *Server) proxyToAgent(w http.ResponseWriter, r *http.Request, allocID string) {
@@ -90,6 +125,11 @@ func (s *Server) proxyToAgent(w http.ResponseWriter, r *http.Request, allocID st
 		s.writeError(w, r, err)
 		return
 	}
+	s.reverseProxy(w, r, target, node, "allocation "+allocID)
+}
+
+// reverseProxy streams r to node's agent at target and the answer back.
+func (s *Server) reverseProxy(w http.ResponseWriter, r *http.Request, target *url.URL, node *structs.Node, what string) {
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -98,9 +138,9 @@ func (s *Server) proxyToAgent(w http.ResponseWriter, r *http.Request, allocID st
 		// stream every write at once: followed logs, exec output
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.logger.Warn("proxy to agent failed", "node_id", node.ID, "alloc_id", allocID, "path", r.URL.Path, "error", err)
-			http.Error(w, fmt.Sprintf("node %s (%s) running allocation %s is unreachable: %v",
-				node.ID, node.HTTPAddr, allocID, err), http.StatusBadGateway)
+			s.logger.Warn("proxy to agent failed", "node_id", node.ID, "for", what, "path", r.URL.Path, "error", err)
+			http.Error(w, fmt.Sprintf("node %s (%s) serving %s is unreachable: %v",
+				node.ID, node.HTTPAddr, what, err), http.StatusBadGateway)
 		},
 	}
 	proxy.ServeHTTP(w, r)

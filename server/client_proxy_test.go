@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/berth-dev/berth/agent/clientapi"
+	"github.com/berth-dev/berth/agent/hoststats"
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/servertest"
 	"github.com/berth-dev/berth/server"
@@ -64,6 +67,10 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 	mux.HandleFunc("GET /v1/client/allocation/{alloc}/stats", func(w http.ResponseWriter, r *http.Request) {
 		a.record(r)
 		json.NewEncoder(w).Encode(api.AllocResourceUsage{ResourceUsage: &api.ResourceUsage{MemoryStats: &api.MemoryStats{RSS: 4096}}, Timestamp: 7})
+	})
+	mux.HandleFunc("GET /v1/client/stats", func(w http.ResponseWriter, r *http.Request) {
+		a.record(r)
+		json.NewEncoder(w).Encode(fakeHostStats)
 	})
 	up := websocket.Upgrader{}
 	mux.HandleFunc("GET /v1/client/allocation/{alloc}/exec", func(w http.ResponseWriter, r *http.Request) {
@@ -270,5 +277,122 @@ func TestClientProxyRefusesDownNode(t *testing.T) {
 	err := cl.Allocations().Signal(allocID, "app", "SIGHUP", nil)
 	if !api.IsConflict(err) {
 		t.Fatalf("signal to an allocation on a down node: %v, want 409", err)
+	}
+	if _, err := cl.Nodes().Stats(node.ID, nil); !api.IsConflict(err) {
+		t.Fatalf("host stats of a down node: %v, want 409", err)
+	}
+}
+
+// fakeHostStats is what the fake agent answers GET /v1/client/stats with.
+var fakeHostStats = api.HostStats{
+	Memory:           &api.HostMemoryStats{Total: 8 << 30, Available: 6 << 30, Used: 2 << 30, Free: 5 << 30},
+	CPU:              []*api.HostCPUStats{{CPU: "cpu0", User: 12.5, System: 2.5, Idle: 85}},
+	DiskStats:        []*api.HostDiskStats{{Device: "/dev/vda", Mountpoint: "/", Size: 100, Used: 40, Available: 60, UsedPercent: 40, InodesUsedPercent: 3}},
+	AllocDirStats:    &api.HostDiskStats{Device: "/dev/vda", Mountpoint: "/", Size: 100},
+	Uptime:           3600,
+	Timestamp:        1_700_000_000_000_000_000,
+	CPUTicksConsumed: 300,
+}
+
+// statsFixture registers one node whose HTTP address is handler.
+func statsFixture(t *testing.T, handler http.Handler) (*server.Server, *api.Client, *structs.Node) {
+	t.Helper()
+	c := servertest.NewCluster(t, 1)
+	_, s := c.WaitForLeader(10 * time.Second)
+	cl := client(t, s)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := &httptest.Server{Listener: l, Config: &http.Server{Handler: handler}}
+	agent.Start()
+	t.Cleanup(agent.Close)
+	node := schedNode(1)
+	node.HTTPAddr = l.Addr().String()
+	registerNode(t, cl, node)
+	return s, cl, node
+}
+
+func TestClientProxyHostStats(t *testing.T) {
+	agent := newFakeAgent(t)
+	s, cl, node := statsFixture(t, agent.Config.Handler)
+
+	got, err := cl.Nodes().Stats(node.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Memory.Total != 8<<30 || len(got.CPU) != 1 || got.CPU[0].User != 12.5 || got.DiskStats[0].UsedPercent != 40 ||
+		got.Uptime != 3600 || got.Timestamp != fakeHostStats.Timestamp || got.CPUTicksConsumed != 300 {
+		t.Fatalf("stats through the proxy = %+v", got)
+	}
+	if r := agent.last(t); r.path != "/v1/client/stats" || r.query != "node_id="+node.ID {
+		t.Fatalf("agent received %+v", r)
+	}
+
+	// Nomad's own client decodes the same answer
+	ns, err := nomadClient(t, "http://"+s.HTTPAddr()).Nodes().Stats(node.ID, nil)
+	if err != nil {
+		t.Fatalf("nomad client: %v", err)
+	}
+	if ns.Memory.Used != 2<<30 || ns.CPU[0].Idle != 85 || ns.AllocDirStats.Mountpoint != "/" || ns.DiskStats[0].InodesUsedPercent != 3 {
+		t.Fatalf("nomad client stats = %+v", ns)
+	}
+
+	agent.mu.Lock()
+	reached := len(agent.requests)
+	agent.mu.Unlock()
+	// no node_id: 400 with a message saying so
+	resp, err := http.Get("http://" + s.HTTPAddr() + "/v1/client/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "node_id") {
+		t.Fatalf("without node_id: %d %q", resp.StatusCode, body)
+	}
+	// unknown node: 404
+	if _, err := cl.Nodes().Stats("00000000-0000-4000-8000-0000000000ff", nil); !api.IsNotFound(err) {
+		t.Fatalf("stats of an unknown node: %v", err)
+	}
+	agent.mu.Lock()
+	defer agent.mu.Unlock()
+	if len(agent.requests) != reached {
+		t.Fatalf("refused requests reached the agent: %+v", agent.requests[reached:])
+	}
+}
+
+func TestClientProxyHostStatsUnreachableAgent(t *testing.T) {
+	agent := newFakeAgent(t)
+	_, cl, node := statsFixture(t, agent.Config.Handler)
+	// the node's address now refuses connections
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.HTTPAddr = l.Addr().String()
+	l.Close()
+	registerNode(t, cl, node)
+	_, err = cl.Nodes().Stats(node.ID, nil)
+	if api.StatusCode(err) != http.StatusBadGateway || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("stats of an unreachable agent: %v", err)
+	}
+}
+
+// TestClientProxyHostStatsFromAgentHandler puts the agent's own handler and
+// collector behind the proxy and reads them with Nomad's client.
+func TestClientProxyHostStatsFromAgentHandler(t *testing.T) {
+	if _, err := os.Stat("/proc/meminfo"); err != nil {
+		t.Skip("no procfs:", err)
+	}
+	node := schedNode(1)
+	collector := hoststats.New(hoststats.Options{DataDir: t.TempDir()})
+	s, _, _ := statsFixture(t, clientapi.Handler(nil, nil, clientapi.WithHostStats(collector, node.ID)))
+	got, err := nomadClient(t, "http://"+s.HTTPAddr()).Nodes().Stats(node.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Memory == nil || got.Memory.Total == 0 || len(got.CPU) == 0 || got.AllocDirStats == nil || got.AllocDirStats.Size == 0 {
+		t.Fatalf("host stats through the proxy = %+v", got)
 	}
 }

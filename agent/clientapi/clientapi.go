@@ -49,12 +49,16 @@ var ErrUnknownTask = errors.New("task not found in allocation")
 var ErrBadRequest = errors.New("bad request")
 
 // Handler serves the agent's client API on Nomad's paths.
-func Handler(a Allocs, logger *slog.Logger) http.Handler {
+func Handler(a Allocs, logger *slog.Logger, opts ...Option) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{allocs: a, logger: logger.With("component", "client_api")}
+	for _, opt := range opts {
+		opt(h)
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/client/stats", h.hostStatsHandler)
 	mux.HandleFunc("GET /v1/client/fs/logs/{alloc}", h.logs)
 	mux.HandleFunc("GET /v1/client/allocation/{alloc}/exec", h.exec)
 	mux.HandleFunc("GET /v1/client/allocation/{alloc}/stats", h.stats)
@@ -68,6 +72,9 @@ func Handler(a Allocs, logger *slog.Logger) http.Handler {
 type handler struct {
 	allocs Allocs
 	logger *slog.Logger
+	// hostStats and nodeID are set by WithHostStats.
+	hostStats HostStats
+	nodeID    string
 }
 
 // httpError is an error with the status it is answered with.
