@@ -20,13 +20,22 @@
 //   - BenchmarkStart100Allocs: one job of count 100 (then 500) → all
 //     running, against containerd's own floor (16 parallel starts through
 //     its client), and the agent's RSS and CPU per task;
-//   - BenchmarkAgentRSS: agent + plugin processes' RSS (and PSS) idle and
-//     with 20 running containers;
+//   - BenchmarkAgentRSS: agent + plugin processes' memory idle and with 20
+//     running containers: each process's RSS and PSS, and the group's
+//     resident pages counted once (pagemap_test.go), since the processes
+//     share the pages of one executable;
 //   - BenchmarkBatchComplete: a batch task's exit → ClientStatus complete
 //     visible in the API.
+//
+// BenchmarkContainerdFloorStudy (ctd_floor_study_test.go) needs no berth:
+// it starts 500 containers straight through the containerd client in
+// variants (parallelism pN, M containers per shim gM) and reports the
+// start curve, per-phase times, shim count and RSS, and where the CPU
+// went, to tell containerd's floor from berth's overhead.
 //
 // Their flags: -berth.agent-run-n, -berth.agent-batch-n,
 // -berth.agent-start-sizes, -berth.agent-start-max, -berth.agent-rss-tasks,
 // -berth.agent-bin (a prebuilt berth), -berth.agent-tags (build tags),
-// -berth.agent-log (keep the agent's log).
+// -berth.agent-log (keep the agent's log); the study's: -berth.ctdstudy-n,
+// -berth.ctdstudy-variants.
 package bench

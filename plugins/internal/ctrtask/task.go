@@ -85,6 +85,11 @@ func (r *Runtime) Start(ctx context.Context, cfg *driver.TaskConfig, o CreateOpt
 	}
 	copts = append(copts, containerd.WithNewSpec(specOpts...), containerd.WithContainerLabels(labels))
 
+	release, err := r.acquireStart(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("start task %s: %w", cfg.ID, err)
+	}
+	defer release()
 	container, err := r.client.NewContainer(ctx, cid, copts...)
 	if errdefs.IsAlreadyExists(err) {
 		// A leftover of an earlier attempt: replace it unless it still runs.
