@@ -160,7 +160,8 @@ func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver
 	if err != nil {
 		return nil, fmt.Errorf("start task %s: %w", cfg.ID, err)
 	}
-	h, err := rt.Start(ctx, cfg, ctrtask.CreateOptions{Image: img, SpecOpts: opts, Labels: s.Labels})
+	h, err := rt.Start(ctx, cfg, ctrtask.CreateOptions{Image: img, SpecOpts: opts, Labels: s.Labels,
+		ShimGroup: ctrtask.AllocShimGroup(NameContainerd, cfg)})
 	if err != nil {
 		return nil, err
 	}

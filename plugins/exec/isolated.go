@@ -118,7 +118,8 @@ func (i *isolated) start(ctx context.Context, cfg *driver.TaskConfig) (task, *dr
 	// the bind mounts exist; execSpecOpts resolved it on the host instead.
 	ctrCfg := *cfg
 	ctrCfg.User = ""
-	h, err := i.rt.Start(ctx, &ctrCfg, ctrtask.CreateOptions{RootfsPath: rootfs, SpecOpts: opts})
+	h, err := i.rt.Start(ctx, &ctrCfg, ctrtask.CreateOptions{RootfsPath: rootfs, SpecOpts: opts,
+		ShimGroup: ctrtask.AllocShimGroup(NameExec, cfg)})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -30,7 +30,28 @@ type CreateOptions struct {
 	SpecOpts []oci.SpecOpts
 	// Labels are extra container labels.
 	Labels map[string]string
+	// ShimGroup, when set, puts the task in the containerd shim of every
+	// other task with the same group (runc's shim groups containers by
+	// the ShimGroupAnnotation, as Kubernetes does a pod's): one shim
+	// process per allocation instead of one per task, ~12 MiB less per
+	// extra task. The shim is the group's fault domain.
+	ShimGroup string
 }
+
+// AllocShimGroup is the ShimGroup of cfg's allocation for one driver
+// (each driver's Runtime serializes only its own creations): "" when the
+// task names no allocation.
+func AllocShimGroup(driverName string, cfg *driver.TaskConfig) string {
+	if cfg == nil || cfg.AllocID == "" {
+		return ""
+	}
+	return driverName + "-" + cfg.AllocID
+}
+
+// ShimGroupAnnotation is the OCI annotation containerd's runc v2 shim
+// groups containers by (runtime/v2/runc/manager: io.containerd.runc.v2.group,
+// then io.kubernetes.cri.sandbox-id).
+const ShimGroupAnnotation = "io.containerd.runc.v2.group"
 
 // entry is one tracked task.
 type entry struct {
@@ -76,6 +97,9 @@ func (r *Runtime) Start(ctx context.Context, cfg *driver.TaskConfig, o CreateOpt
 	}
 	specOpts = append(specOpts, CommonSpecOpts(cfg)...)
 	specOpts = append(specOpts, o.SpecOpts...)
+	if o.ShimGroup != "" {
+		specOpts = append(specOpts, oci.WithAnnotations(map[string]string{ShimGroupAnnotation: o.ShimGroup}))
+	}
 	labels := map[string]string{
 		"berth.task_id": cfg.ID, "berth.alloc_id": cfg.AllocID,
 		"berth.task": cfg.TaskName, "berth.job_id": cfg.JobID,
@@ -106,7 +130,12 @@ func (r *Runtime) Start(ctx context.Context, cfg *driver.TaskConfig, o CreateOpt
 		defer cancel()
 		_ = container.Delete(dctx, containerd.WithSnapshotCleanup)
 	}
+	// NewTask is where containerd runs `shim start`; two at once for a
+	// group whose shim is not up yet can start two shims (seen with
+	// containerd 1.6.20), so a group's tasks create one at a time.
+	unlockGroup := r.lockShimGroup(o.ShimGroup)
 	task, err := container.NewTask(ctx, fifoCreator(cfg.StdoutPath, cfg.StderrPath))
+	unlockGroup()
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("create task %s: %w", cid, err)
