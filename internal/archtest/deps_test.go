@@ -32,7 +32,9 @@ var allowed = map[string][]string{
 	// through their contracts.
 	"agent": {"structs", "api", "plugins/driver", "plugins/driver/driverpb", "plugins/network", "plugins/network/networkpb",
 		"plugins/internal/pluginproc", "agent/allocdir", "agent/taskenv", "agent/artifact", "agent/logs", "agent/state",
-		"agent/template", "agent/allocrunner", "agent/clientapi", "agent/containerdproc", "agent/fingerprint"},
+		"agent/template", "agent/allocrunner", "agent/clientapi", "agent/containerdproc", "agent/fingerprint", "agent/hoststats"},
+	// Host stats read /proc and answer in the API's wire types.
+	"agent/hoststats": {"api", "structs"},
 }
 
 type pkg struct {
