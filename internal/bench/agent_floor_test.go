@@ -81,11 +81,20 @@ func startBare(ctx context.Context, client *containerd.Client, img containerd.Im
 // floorParallel at a time.
 func (e *agentEnv) removeAllContainers(ctx context.Context) {
 	e.tb.Helper()
-	ctrs, err := e.ctd.Client().Containers(ctx)
-	if err != nil {
-		e.tb.Fatalf("list containers: %v", err)
+	if err := killAndDeleteAll(ctx, e.ctd.Client(), floorParallel); err != nil {
+		e.tb.Fatal(err)
 	}
-	sem := make(chan struct{}, floorParallel)
+	e.waitNoContainers(time.Minute)
+}
+
+// killAndDeleteAll kills and deletes every container the client's
+// namespace holds, snapshots included, parallel at a time.
+func killAndDeleteAll(ctx context.Context, client *containerd.Client, parallel int) error {
+	ctrs, err := client.Containers(ctx)
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for _, c := range ctrs {
 		wg.Add(1)
@@ -95,7 +104,10 @@ func (e *agentEnv) removeAllContainers(ctx context.Context) {
 			if task, err := c.Task(ctx, nil); err == nil {
 				if ch, err := task.Wait(ctx); err == nil {
 					_ = task.Kill(ctx, syscall.SIGKILL)
-					<-ch
+					select {
+					case <-ch:
+					case <-ctx.Done():
+					}
 				}
 				_, _ = task.Delete(ctx, containerd.WithProcessKill)
 			}
@@ -103,5 +115,5 @@ func (e *agentEnv) removeAllContainers(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	e.waitNoContainers(time.Minute)
+	return nil
 }

@@ -478,32 +478,10 @@ func studyRemoveAll(tb testing.TB, h *containerdtest.Harness, parallel int, time
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(h.Context(context.Background()), timeout)
 	defer cancel()
-	ctrs, err := h.Client().Containers(ctx)
-	if err != nil {
-		tb.Errorf("list containers: %v", err)
+	if err := killAndDeleteAll(ctx, h.Client(), parallel); err != nil {
+		tb.Error(err)
 		return 0
 	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for _, c := range ctrs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if task, err := c.Task(ctx, nil); err == nil {
-				if ch, err := task.Wait(ctx); err == nil {
-					_ = task.Kill(ctx, syscall.SIGKILL)
-					select {
-					case <-ch:
-					case <-ctx.Done():
-					}
-				}
-				_, _ = task.Delete(ctx, containerd.WithProcessKill)
-			}
-			_ = c.Delete(ctx, containerd.WithSnapshotCleanup)
-		}()
-	}
-	wg.Wait()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		left := shimPids(h)
