@@ -2,7 +2,9 @@ package state
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,5 +57,60 @@ func TestStateRoundTripAcrossReopen(t *testing.T) {
 	}
 	if got, _ := db.Allocs(); len(got) != 0 {
 		t.Fatalf("after delete: %+v", got)
+	}
+}
+
+// TestConcurrentWritesAllLand: the task runners of many allocations write
+// at once; every write is there after a reopen.
+func TestConcurrentWritesAllLand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const allocs, tasks = 20, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, allocs*tasks)
+	for i := range allocs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("alloc-%d", i)
+			if err := db.PutAlloc(&structs.Allocation{ID: id}); err != nil {
+				errs <- err
+				return
+			}
+			for j := range tasks {
+				if err := db.PutTask(id, fmt.Sprintf("t%d", j), &Task{Driver: "exec", State: &structs.TaskState{Restarts: uint64(j)}}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.Allocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != allocs {
+		t.Fatalf("%d allocs after reopen, want %d", len(got), allocs)
+	}
+	for _, a := range got {
+		for j := range tasks {
+			if task := a.Tasks[fmt.Sprintf("t%d", j)]; task == nil || task.State.Restarts != uint64(j) {
+				t.Fatalf("alloc %s task t%d: %+v", a.Alloc.ID, j, task)
+			}
+		}
 	}
 }
