@@ -11,26 +11,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/berth-dev/berth/api"
 )
 
-// StreamFrame is one chunk of a streamed file, in the JSON shape of
-// Nomad's api.StreamFrame. A frame with nothing set is a heartbeat.
-type StreamFrame struct {
-	Offset    int64  `json:",omitempty"`
-	Data      []byte `json:",omitempty"`
-	File      string `json:",omitempty"`
-	FileEvent string `json:",omitempty"`
-}
-
-// IsHeartbeat reports an empty frame.
-func (f *StreamFrame) IsHeartbeat() bool {
-	return len(f.Data) == 0 && f.File == "" && f.FileEvent == "" && f.Offset == 0
-}
+// StreamFrame is one chunk of a streamed file: the API's wire type
+// (Nomad's shape), so what the agent streams is what clients decode. A
+// frame with nothing set is a heartbeat.
+type StreamFrame = api.StreamFrame
 
 // Stream origins.
 const (
-	OriginStart = "start"
-	OriginEnd   = "end"
+	OriginStart = api.OriginStart
+	OriginEnd   = api.OriginEnd
 )
 
 // File events, as Nomad names them.
