@@ -6,12 +6,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/berth-dev/berth/internal/nsutil"
 )
 
 // netnsDir is where named network namespaces are bind-mounted (as by
@@ -21,47 +22,14 @@ const netnsDir = "/var/run/netns"
 // nsPath is the bind mount of a named network namespace.
 func nsPath(name string) string { return filepath.Join(netnsDir, name) }
 
-// inThread runs fn on a fresh OS thread locked for its duration. When fn
-// leaves the thread in another namespace and it cannot be restored, the
-// goroutine exits still locked, which makes the Go runtime discard the
-// thread instead of reusing it.
-func inThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
-			return // thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// inThread runs fn on a fresh locked OS thread whose namespace is
+// restored afterwards.
+func inThread(fn func() error) error { return nsutil.OnLockedThread(fn) }
 
 // inNetns runs fn with the calling OS thread inside the namespace at path;
 // processes started by fn (os/exec forks from the calling thread) are
 // born in it.
-func inNetns(path string, fn func() error) error {
-	return inThread(func() error {
-		target, err := netns.GetFromPath(path)
-		if err != nil {
-			return fmt.Errorf("open netns %s: %w", path, err)
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			return fmt.Errorf("enter netns %s: %w", path, err)
-		}
-		return fn()
-	})
-}
+func inNetns(path string, fn func() error) error { return nsutil.Run(path, fn) }
 
 // createNetns makes a named network namespace (bind-mounted under
 // /var/run/netns) with lo up. An existing one is an error.

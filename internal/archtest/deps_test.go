@@ -27,7 +27,8 @@ var allowed = map[string][]string{
 	"plugins/network":    {"plugins/network/networkpb", "plugins/internal/pluginproc"},
 	"plugins/containerd": {"plugins/driver", "plugins/driver/driverpb", "plugins/internal/pluginproc", "plugins/internal/ctrtask"},
 	"plugins/exec":       {"plugins/driver", "plugins/driver/driverpb", "plugins/internal/pluginproc", "plugins/internal/ctrtask"},
-	"plugins/nft":        {"plugins/network", "plugins/network/networkpb", "plugins/internal/pluginproc"},
+	"plugins/nft":        {"plugins/network", "plugins/network/networkpb", "plugins/internal/pluginproc", "internal/nsutil"},
+	"internal/nsutil":    {},
 	// The agent talks to servers only through api and to plugins only
 	// through their contracts.
 	"agent": {"structs", "api", "plugins/driver", "plugins/driver/driverpb", "plugins/network", "plugins/network/networkpb",

@@ -1,15 +1,15 @@
 package nft
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/nsutil"
 )
 
 // openNS opens the network namespace at path ("" = the calling process's).
@@ -22,102 +22,15 @@ func openNS(path string) (netns.NsHandle, error) {
 	return netns.GetFromPath(path)
 }
 
-// inNamespace runs fn on a locked OS thread switched into the namespace at
-// path ("" runs fn directly). Go schedules goroutines on any thread, so the
-// thread stays locked for the whole switch; if switching back fails the
-// thread is left locked and dies with the goroutine instead of being reused
-// in the wrong namespace.
-func inNamespace(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get thread netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it exits with this goroutine.
-			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// inNamespace runs fn on a thread switched into the namespace at path
+// ("" runs fn directly).
+func inNamespace(path string, fn func() error) error { return nsutil.Run(path, fn) }
 
-// createNamedNS creates a new, empty network namespace and bind-mounts it
-// at path so that it outlives the thread that created it.
-func createNamedNS(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create netns dir: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return fmt.Errorf("create netns file: %w", err)
-	}
-	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get thread netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare netns: %w", err)
-			return
-		}
-		merr := unix.Mount(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()), path, "none", unix.MS_BIND, "")
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(merr, fmt.Errorf("restore netns: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		if merr != nil {
-			merr = fmt.Errorf("bind-mount netns at %s: %w", path, merr)
-		}
-		errc <- merr
-	}()
-	if err := <-errc; err != nil {
-		os.Remove(path)
-		return err
-	}
-	return nil
-}
+// createNamedNS creates a new, empty network namespace bind-mounted at
+// path; removeNamedNS undoes it (a missing one is not an error).
+func createNamedNS(path string) error { return nsutil.CreateNamed(path) }
 
-// removeNamedNS unmounts and removes a namespace created by createNamedNS.
-// A missing one is not an error.
-func removeNamedNS(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount netns %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove netns %s: %w", path, err)
-	}
-	return nil
-}
+func removeNamedNS(path string) error { return nsutil.RemoveNamed(path) }
 
 // isNSMount reports whether path is a bind-mounted network namespace.
 func isNSMount(path string) bool {
