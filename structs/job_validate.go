@@ -488,6 +488,17 @@ func validateTemplate(t *Template, p problems) {
 	if t.Splay < 0 {
 		p.addf("splay must not be negative, got %v", t.Splay)
 	}
+	if w := t.Wait; w != nil {
+		if w.Min != nil && *w.Min < 0 {
+			p.addf("wait min must not be negative, got %v", *w.Min)
+		}
+		if w.Max != nil && *w.Max < 0 {
+			p.addf("wait max must not be negative, got %v", *w.Max)
+		}
+		if w.Min != nil && w.Max != nil && *w.Min > *w.Max {
+			p.addf("wait min (%v) must not be greater than max (%v)", *w.Min, *w.Max)
+		}
+	}
 	if t.Perms != "" {
 		if _, err := strconv.ParseUint(t.Perms, 8, 12); err != nil {
 			p.addf("perms %q is not an octal file mode", t.Perms)

@@ -163,6 +163,34 @@ func TestValidate_PoliciesAndTasks(t *testing.T) {
 	)
 }
 
+func TestValidate_TemplateWait(t *testing.T) {
+	d := func(v time.Duration) *time.Duration { return &v }
+	withWait := func(w *structs.WaitConfig) *structs.Job {
+		j := validJob("service")
+		j.TaskGroups[0].Tasks[0].Templates = []*structs.Template{{EmbeddedTmpl: "x", DestPath: "local/x", Wait: w}}
+		return j
+	}
+	for name, w := range map[string]*structs.WaitConfig{
+		"no bounds":   {},
+		"min only":    {Min: d(time.Second)},
+		"max only":    {Max: d(time.Second)},
+		"min < max":   {Min: d(time.Second), Max: d(time.Minute)},
+		"min == max":  {Min: d(time.Second), Max: d(time.Second)},
+		"zero bounds": {Min: d(0), Max: d(0)},
+	} {
+		if err := withWait(w).Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	requireProblems(t, withWait(&structs.WaitConfig{Min: d(2 * time.Second), Max: d(time.Second)}).Validate(),
+		"template 0: wait min (2s) must not be greater than max (1s)")
+	err := withWait(&structs.WaitConfig{Min: d(-time.Second), Max: d(-2 * time.Second)}).Validate()
+	requireProblems(t, err, "template 0: wait min must not be negative, got -1s", "template 0: wait max must not be negative, got -2s")
+	if msgs := messages(err); len(msgs) != 3 {
+		t.Errorf("negative bounds: %q, want the two negatives and min > max", msgs)
+	}
+}
+
 func TestConstraintValidate(t *testing.T) {
 	ok := []structs.Constraint{
 		{LTarget: "${attr.kernel.name}", Operand: "=", RTarget: "linux"},

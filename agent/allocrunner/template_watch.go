@@ -40,7 +40,8 @@ const eventTaskHookMessage = "Task hook message"
 //   - script: each change_script runs inside the task (driver exec);
 //     a failure with fail_on_error kills the task, failing it.
 //
-// Before acting it waits a random delay in [0, splay) (the largest splay
+// A template with a wait block is written only once its output settled
+// (template_wait.go). Before acting it waits a random delay in [0, splay) (the largest splay
 // of the templates that changed). Templates with env = true follow their
 // change_mode too: as Nomad documents, the task's environment only changes
 // when change_mode restarts it (the prestart render rebuilds it).
@@ -63,7 +64,8 @@ type watchedTemplate struct {
 	// force renders at the next poll whatever deps say: what it reads is
 	// not known yet (a recovered task)
 	force   bool
-	lastErr string // the last render error reported (to report each once)
+	lastErr string         // the last render error reported (to report each once)
+	pending *pendingChange // a change waited out (wait block); nil when none
 }
 
 // watchTemplates starts the template watcher of the attempt now running;
@@ -175,38 +177,41 @@ func (w *templateWatcher) run(ctx context.Context) {
 	}
 	t := time.NewTicker(w.every)
 	defer t.Stop()
+	// wakes the loop when a waited-out change is due between two polls
+	dueTimer := time.NewTimer(time.Hour)
+	dueTimer.Stop()
+	defer dueTimer.Stop()
 	for {
+		var dueC <-chan time.Time
+		if due, ok := w.nextDue(); ok {
+			dueTimer.Reset(time.Until(due))
+			dueC = dueTimer.C
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-dueC:
 		}
+		dueTimer.Stop()
 		if done := w.poll(ctx); done {
 			return
 		}
 	}
 }
 
-// poll re-renders the templates whose files changed and applies their
-// change modes; done says the attempt is ending (restart or kill asked).
+// poll re-renders the templates whose files changed (a template with a
+// wait block writes only once its output settled, template_wait.go) and
+// applies their change modes; done says the attempt is ending (restart or
+// kill asked).
 func (w *templateWatcher) poll(ctx context.Context) (done bool) {
 	var changed []*structs.Template
+	now := time.Now()
 	for _, wt := range w.watched {
 		if ctx.Err() != nil {
 			return true
 		}
-		if !wt.force && !wt.deps.Changed() {
-			continue
-		}
-		wt.force = false
-		wrote, deps, err := template.RenderTracked(wt.tmpl, w.taskDir, w.env)
-		wt.deps = deps
-		if err != nil {
-			w.renderFailed(wt, err)
-			continue
-		}
-		wt.lastErr = ""
-		if wrote {
+		if w.rerender(wt, now) {
 			w.tr.logger.Info("template re-rendered", "destination", wt.tmpl.DestPath, "change_mode", wt.tmpl.ChangeMode)
 			if mode := wt.tmpl.ChangeMode; wt.tmpl.Envvars && mode != "" && mode != structs.TemplateChangeModeRestart {
 				w.tr.logger.Info("env template changed; the task's environment changes at its next start",
@@ -219,6 +224,26 @@ func (w *templateWatcher) poll(ctx context.Context) (done bool) {
 		return false
 	}
 	return w.apply(ctx, changed)
+}
+
+// rerender renders wt when a file it read changed and writes the output
+// (at once, or when due with a wait block); wrote says the file changed.
+func (w *templateWatcher) rerender(wt *watchedTemplate, now time.Time) (wrote bool) {
+	if minWait, maxWait, ok := templateWait(wt.tmpl); ok {
+		return w.pollWaiting(wt, minWait, maxWait, now)
+	}
+	if !wt.force && !wt.deps.Changed() {
+		return false
+	}
+	wt.force = false
+	wrote, deps, err := template.RenderTracked(wt.tmpl, w.taskDir, w.env)
+	wt.deps = deps
+	if err != nil {
+		w.renderFailed(wt, err)
+		return false
+	}
+	wt.lastErr = ""
+	return wrote
 }
 
 // renderFailed reports a failed re-render once per distinct error. The
