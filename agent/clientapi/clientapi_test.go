@@ -116,7 +116,14 @@ func newServer(t *testing.T) (*httptest.Server, *fakeAllocs) {
 	f := &fakeAllocs{logDir: t.TempDir()}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/client/", Handler(f, nil))
-	srv := httptest.NewUnstartedServer(mux)
+	return loopbackServer(t, mux), f
+}
+
+// loopbackServer serves h on 127.0.0.1 (httptest's default may pick
+// another address family) until the test ends.
+func loopbackServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +131,7 @@ func newServer(t *testing.T) (*httptest.Server, *fakeAllocs) {
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, f
+	return srv
 }
 
 func writeLog(t *testing.T, dir, name, data string) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,15 +18,7 @@ import (
 
 func hostStatsServer(t *testing.T, opts ...Option) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(Handler(&fakeAllocs{logDir: t.TempDir()}, nil, opts...))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
+	return loopbackServer(t, Handler(&fakeAllocs{logDir: t.TempDir()}, nil, opts...))
 }
 
 // memTotalBytes reads MemTotal from /proc/meminfo without the package
