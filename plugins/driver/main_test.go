@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+
+	"github.com/berth-dev/berth/plugins/internal/pluginproc/pluginproctest"
 )
 
 // The test binary plays three parts, chosen by environment:
@@ -60,19 +60,12 @@ func runOrphaningParent() int {
 	return 0
 }
 
-// testLogger logs to t.Log, so plugin logs relayed by go-plugin show up
-// with the test that caused them.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+// The helpers every plugin contract's tests share.
+var (
+	testLogger  = pluginproctest.Logger
+	waitFor     = pluginproctest.WaitFor
+	processGone = pluginproctest.ProcessGone
+)
 
 // testPluginConfig is what every test supervisor hands the plugin.
 var testPluginConfig = &PluginConfig{
@@ -102,33 +95,6 @@ func startSupervisor(t *testing.T, mutate func(*SupervisorConfig)) *Supervisor {
 	}
 	t.Cleanup(s.Stop)
 	return s
-}
-
-// waitFor polls cond every 20ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// processGone reports that pid no longer runs (gone, or a zombie nobody
-// reaped yet).
-func processGone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] == 'Z' || s[i+2] == 'X'
-	}
-	return false
 }
 
 // counter is an atomic int for callbacks.

@@ -3,14 +3,14 @@ package driver
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/plugins/internal/pluginproc/pluginproctest"
 )
 
 // TestSupervisorRelaunchesKilledPlugin kills the plugin with SIGKILL and
@@ -161,24 +161,7 @@ func TestSupervisorStopKillsPlugin(t *testing.T) {
 // plugin and exits at once, as a crashed agent; the orphaned plugin must
 // notice and exit by itself.
 func TestPluginExitsWithItsParent(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	parent := exec.CommandContext(ctx, os.Args[0])
-	parent.Env = append(os.Environ(), envParentMode+"=1")
-	out, err := parent.Output()
-	if err != nil {
-		t.Fatalf("parent: %v (%s)", err, out)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil || pid <= 0 {
-		t.Fatalf("parent printed %q, want the plugin pid", out)
-	}
-	t.Cleanup(func() {
-		if !processGone(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-	waitFor(t, 5*time.Second, "the orphaned plugin to exit", func() bool { return processGone(pid) })
+	pluginproctest.OrphanedPluginExits(t, envParentMode)
 }
 
 // TestSupervisorReplacesHungPlugin stops (SIGSTOP) the plugin: it neither
