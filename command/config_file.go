@@ -171,6 +171,39 @@ func (s setter) boolean(flag string, dst *bool, v *bool) {
 	}
 }
 
+// commonTargets are the flags of the settings berth server and berth
+// agent share (the file's top level and its http and serf ports).
+type commonTargets struct {
+	node, dc, dataDir, bind, logLevel, region, advertise *string
+	logJSON                                              *bool
+	httpPort, gossipPort                                 *int
+}
+
+// common applies the shared settings of c to t.
+func (s setter) common(c *fileConfig, t commonTargets) error {
+	s.str("node", t.node, c.Name)
+	s.str("dc", t.dc, c.Datacenter)
+	s.str("data-dir", t.dataDir, c.DataDir)
+	s.str("bind", t.bind, c.BindAddr)
+	s.str("log-level", t.logLevel, c.LogLevel)
+	s.boolean("log-json", t.logJSON, c.LogJSON)
+	if c.Region != nil {
+		*t.region = *c.Region
+	}
+	if c.Advertise != nil {
+		host, err := advertiseHost(c.Advertise)
+		if err != nil {
+			return err
+		}
+		s.str("advertise", t.advertise, host)
+	}
+	if p := c.Ports; p != nil {
+		s.integer("http-port", t.httpPort, p.HTTP)
+		s.integer("gossip-port", t.gossipPort, p.Serf)
+	}
+	return nil
+}
+
 func (s setter) list(flag string, dst *[]string, v []string) {
 	if v != nil && !s.cmd.Flags().Changed(flag) {
 		*dst = v
@@ -246,26 +279,13 @@ func (f *serverFlags) loadConfigFiles(cmd *cobra.Command) error {
 		if c.Containerd != nil {
 			return at(c.Containerd.Range, "containerd block: containerd is configured on berth agent")
 		}
-		s.str("node", &f.node, c.Name)
-		s.str("dc", &f.datacenter, c.Datacenter)
-		s.str("data-dir", &f.dataDir, c.DataDir)
-		s.str("bind", &f.bind, c.BindAddr)
-		s.str("log-level", &f.logLevel, c.LogLevel)
-		s.boolean("log-json", &f.logJSON, c.LogJSON)
-		if c.Region != nil {
-			f.region = *c.Region
-		}
-		if c.Advertise != nil {
-			host, err := advertiseHost(c.Advertise)
-			if err != nil {
-				return err
-			}
-			s.str("advertise", &f.advertise, host)
+		if err := s.common(c, commonTargets{node: &f.node, dc: &f.datacenter, dataDir: &f.dataDir, bind: &f.bind,
+			logLevel: &f.logLevel, logJSON: &f.logJSON, region: &f.region, advertise: &f.advertise,
+			httpPort: &f.httpPort, gossipPort: &f.gossipPort}); err != nil {
+			return err
 		}
 		if p := c.Ports; p != nil {
-			s.integer("http-port", &f.httpPort, p.HTTP)
 			s.integer("raft-port", &f.raftPort, p.RPC)
-			s.integer("gossip-port", &f.gossipPort, p.Serf)
 		}
 		if sv := c.Server; sv != nil {
 			if sv.Enabled != nil && !*sv.Enabled {
@@ -301,25 +321,10 @@ func (f *agentFlags) loadConfigFiles(cmd *cobra.Command) error {
 		if c.Ports != nil && c.Ports.RPC != nil {
 			return at(c.Ports.Range, "ports.rpc: berth agent has no RPC port (http and serf only)")
 		}
-		s.str("node", &f.node, c.Name)
-		s.str("dc", &f.dc, c.Datacenter)
-		s.str("data-dir", &f.dataDir, c.DataDir)
-		s.str("bind", &f.bind, c.BindAddr)
-		s.str("log-level", &f.logLevel, c.LogLevel)
-		s.boolean("log-json", &f.logJSON, c.LogJSON)
-		if c.Region != nil {
-			f.region = *c.Region
-		}
-		if c.Advertise != nil {
-			host, err := advertiseHost(c.Advertise)
-			if err != nil {
-				return err
-			}
-			s.str("advertise", &f.advertise, host)
-		}
-		if p := c.Ports; p != nil {
-			s.integer("http-port", &f.httpPort, p.HTTP)
-			s.integer("gossip-port", &f.gossipPort, p.Serf)
+		if err := s.common(c, commonTargets{node: &f.node, dc: &f.dc, dataDir: &f.dataDir, bind: &f.bind,
+			logLevel: &f.logLevel, logJSON: &f.logJSON, region: &f.region, advertise: &f.advertise,
+			httpPort: &f.httpPort, gossipPort: &f.gossipPort}); err != nil {
+			return err
 		}
 		if cl := c.Client; cl != nil {
 			if cl.Enabled != nil && !*cl.Enabled {
