@@ -5,7 +5,8 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+
+	"github.com/berth-dev/berth/plugins/internal/pluginproc"
 )
 
 // Errors a network plugin returns (wrapped) so the agent can tell them
@@ -23,66 +24,21 @@ var (
 )
 
 // statusCodes pairs each sentinel with the gRPC code it travels as.
-var statusCodes = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrInvalidRequest, codes.InvalidArgument},
-	{ErrPortConflict, codes.AlreadyExists},
-	{ErrNotConfigured, codes.FailedPrecondition},
-	{ErrAddressesExhausted, codes.ResourceExhausted},
-	{context.Canceled, codes.Canceled},
-	{context.DeadlineExceeded, codes.DeadlineExceeded},
+var statusCodes = pluginproc.StatusCodes{
+	{Err: ErrInvalidRequest, Code: codes.InvalidArgument},
+	{Err: ErrPortConflict, Code: codes.AlreadyExists},
+	{Err: ErrNotConfigured, Code: codes.FailedPrecondition},
+	{Err: ErrAddressesExhausted, Code: codes.ResourceExhausted},
+	{Err: context.Canceled, Code: codes.Canceled},
+	{Err: context.DeadlineExceeded, Code: codes.DeadlineExceeded},
 }
 
 // toStatus turns a plugin error into a gRPC status carrying the code of
 // the sentinel it wraps (codes.Unknown for none) and its message.
-func toStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, sc := range statusCodes {
-		if errors.Is(err, sc.err) {
-			return status.Error(sc.code, err.Error())
-		}
-	}
-	return status.Error(codes.Unknown, err.Error())
-}
-
-// remoteError is an error that came back from the plugin: its message is
-// the plugin's, and it unwraps to the sentinel its status code stands for.
-type remoteError struct {
-	msg  string
-	kind error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.kind }
+func toStatus(err error) error { return statusCodes.ToStatus(err) }
 
 // fromStatus turns an error returned by a networkpb client call back into
-// a network error. ctx is the caller's: when it ended, its own error is
-// the answer.
+// a network error; ctx is the caller's.
 func fromStatus(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return ctxErr
-	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return err
-	}
-	if st.Code() == codes.Unavailable {
-		// The connection to the plugin broke: the process died or is dying.
-		return &remoteError{msg: ErrPluginUnavailable.Error() + ": " + st.Message(), kind: ErrPluginUnavailable}
-	}
-	var kind error
-	for _, sc := range statusCodes {
-		if st.Code() == sc.code {
-			kind = sc.err
-			break
-		}
-	}
-	return &remoteError{msg: st.Message(), kind: kind}
+	return statusCodes.FromStatus(ctx, err, ErrPluginUnavailable)
 }
