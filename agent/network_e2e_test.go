@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/agent"
 	"github.com/berth-dev/berth/internal/containerdtest"
+	"github.com/berth-dev/berth/internal/netlab"
 	"github.com/berth-dev/berth/internal/servertest"
 	"github.com/berth-dev/berth/structs"
 )
@@ -37,11 +36,7 @@ const (
 // waits for the child and reports its result.
 func inOwnNetns(t *testing.T) bool {
 	t.Helper()
-	if os.Getenv(netnsChildEnv) == "1" {
-		// the new namespace's loopback is down
-		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			t.Fatalf("lo up: %v: %s", err, out)
-		}
+	if netlab.IsRerunChild(t, netnsChildEnv) {
 		// the parent's binary: used, not removed by this process's TestMain
 		if b := os.Getenv(berthBinEnv); b != "" {
 			berthOnce.Do(func() { berthBin = b })
@@ -49,45 +44,11 @@ func inOwnNetns(t *testing.T) bool {
 		}
 		return true
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root")
-		}
-		t.Skip("this test needs root")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("this test needs %s: %v", tool, err)
-			}
-			t.Skipf("this test needs %s", tool)
-		}
-	}
+	netlab.RequireRoot(t)
+	netlab.RequireTools(t, "ip", "nft")
 	containerdtest.Require(t)
 	bin := berthBinary(t)
-	args := []string{"-test.run", "^" + t.Name() + "$", "-test.v", "-test.count=1"}
-	if dl, ok := t.Deadline(); ok {
-		args = append(args, "-test.timeout", time.Until(dl).Round(time.Second).String())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), netnsChildEnv+"=1", berthBinEnv+"="+bin)
-	// Unshare with CLONE_NEWNS also makes / private in the child (Go's
-	// os/exec does that), so no mount propagates back to the host.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
-		t.Log(line)
-	}
-	if err != nil {
-		t.Fatalf("test in its own network namespace: %v", err)
-	}
-	if !strings.Contains(out.String(), "--- PASS: "+t.Name()) {
-		t.Fatalf("the child did not run %s", t.Name())
-	}
+	netlab.RerunInOwnNetns(t, netnsChildEnv, 5*time.Minute, berthBinEnv+"="+bin)
 	return false
 }
 

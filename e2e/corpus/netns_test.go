@@ -1,16 +1,12 @@
 package corpus
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/containerdtest"
+	"github.com/berth-dev/berth/internal/netlab"
 )
 
 // Environment of the re-executed test process that runs inside its own
@@ -28,11 +24,7 @@ const (
 // the child and reports its result.
 func inOwnNetns(t *testing.T) bool {
 	t.Helper()
-	if os.Getenv(netnsChildEnv) == "1" {
-		// the new namespace's loopback is down
-		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			t.Fatalf("lo up: %v: %s", err, out)
-		}
+	if netlab.IsRerunChild(t, netnsChildEnv) {
 		// the parent's binary: used, not removed by this process's TestMain
 		if b := os.Getenv(berthBinEnv); b != "" {
 			berthOnce.Do(func() { berthBin = b })
@@ -41,38 +33,9 @@ func inOwnNetns(t *testing.T) bool {
 		return true
 	}
 	containerdtest.Require(t)
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("this test needs %s: %v", tool, err)
-			}
-			t.Skipf("this test needs %s", tool)
-		}
-	}
+	netlab.RequireTools(t, "ip", "nft")
 	requireCorpus(t)
 	bin := berthBinary(t)
-	args := []string{"-test.run", "^" + t.Name() + "$", "-test.v", "-test.count=1"}
-	if dl, ok := t.Deadline(); ok {
-		args = append(args, "-test.timeout", time.Until(dl).Round(time.Second).String())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), netnsChildEnv+"=1", berthBinEnv+"="+bin)
-	// CLONE_NEWNS also makes / private in the child (os/exec does that),
-	// so no mount propagates back to the host.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
-		t.Log(line)
-	}
-	if err != nil {
-		t.Fatalf("test in its own network namespace: %v", err)
-	}
-	if !strings.Contains(out.String(), "--- PASS: "+t.Name()) {
-		t.Fatalf("the child did not run %s", t.Name())
-	}
+	netlab.RerunInOwnNetns(t, netnsChildEnv, 3*time.Minute, berthBinEnv+"="+bin)
 	return false
 }
