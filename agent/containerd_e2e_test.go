@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/snapshots"
 
 	"github.com/berth-dev/berth/agent"
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/internal/containerdtest"
 	"github.com/berth-dev/berth/internal/servertest"
 	"github.com/berth-dev/berth/structs"
@@ -326,24 +327,7 @@ func TestAgentExternalPluginDir(t *testing.T) {
 	if _, _, err := cl.Jobs().Register(job, nil); err != nil {
 		t.Fatal(err)
 	}
-	var allocID string
-	servertest.WaitFor(t, 30*time.Second, "alloc complete through the external plugin", func() bool {
-		al := jobAllocs(t, cl, job.ID)
-		if len(al) == 1 {
-			allocID = al[0].ID
-		}
-		return len(al) == 1 && al[0].ClientStatus == structs.AllocClientStatusComplete
-	})
-	url := fmt.Sprintf("http://%s/v1/client/fs/logs/%s?task=t&type=stdout&plain=true&origin=start", a.HTTPAddr(), allocID)
-	servertest.WaitFor(t, 10*time.Second, "task output", func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b) == "via-plugin\n"
-	})
+	waitCompleteWithOutput(t, cl, a, job.ID, "t", "via-plugin\n", 30*time.Second)
 }
 
 // Registry mirrors from the agent config: an unmodified docker.io image
@@ -369,15 +353,22 @@ func TestAgentContainerdRegistryMirror(t *testing.T) {
 	if _, _, err := cl.Jobs().Register(job, nil); err != nil {
 		t.Fatal(err)
 	}
+	waitCompleteWithOutput(t, cl, a, job.ID, "redis", "mirrored\n", 60*time.Second)
+}
+
+// waitCompleteWithOutput waits for the job's one allocation to complete
+// and for task's stdout, read from the agent, to be want.
+func waitCompleteWithOutput(t *testing.T, cl *api.Client, a *agent.Agent, jobID, task, want string, timeout time.Duration) {
+	t.Helper()
 	var allocID string
-	servertest.WaitFor(t, 60*time.Second, "mirrored image ran", func() bool {
-		al := jobAllocs(t, cl, job.ID)
+	servertest.WaitFor(t, timeout, "job "+jobID+"'s allocation complete", func() bool {
+		al := jobAllocs(t, cl, jobID)
 		if len(al) == 1 {
 			allocID = al[0].ID
 		}
 		return len(al) == 1 && al[0].ClientStatus == structs.AllocClientStatusComplete
 	})
-	url := fmt.Sprintf("http://%s/v1/client/fs/logs/%s?task=redis&type=stdout&plain=true&origin=start", a.HTTPAddr(), allocID)
+	url := fmt.Sprintf("http://%s/v1/client/fs/logs/%s?task=%s&type=stdout&plain=true&origin=start", a.HTTPAddr(), allocID, task)
 	servertest.WaitFor(t, 10*time.Second, "task output", func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -385,7 +376,7 @@ func TestAgentContainerdRegistryMirror(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return string(b) == "mirrored\n"
+		return string(b) == want
 	})
 }
 
