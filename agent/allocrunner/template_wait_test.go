@@ -28,22 +28,25 @@ func waitTemplate() *structs.Template {
 	return tmpl
 }
 
-// A single change is written (and signalled) once it has been stable for
-// min, not at the poll that saw it.
+// These tests run the wait rules end to end on the wall clock; only
+// bounds a loaded machine cannot break are asserted here (nothing is
+// written before min, or before max while changes keep coming), the exact
+// instants are checked with a synthetic clock in template_quiescence_test.go.
+
+// A single change is written (and signalled once) after it has been stable
+// for min, not at the poll that saw it.
 func TestTemplateWaitWritesAfterMin(t *testing.T) {
 	r := startTemplateTask(t, templateTask(hupScript, waitTemplate()), "v1")
 	changedAt := time.Now()
 	r.writeInput("v2")
 	// several 20 ms polls see the change; none may write it yet
 	time.Sleep(testWaitMin / 2)
-	if got := r.file("local/out"); got != "v1" {
-		t.Fatalf("written %q %s after the change, before min %s", got, time.Since(changedAt), testWaitMin)
+	if got, took := r.file("local/out"), time.Since(changedAt); got != "v1" && took < testWaitMin {
+		t.Fatalf("written %q %s after the change, before min %s", got, took, testWaitMin)
 	}
 	waitFor(t, 5*time.Second, "write after min", func() bool { return r.file("local/out") == "v2" })
 	if took := time.Since(changedAt); took < testWaitMin {
 		t.Fatalf("written %s after the change, before min %s", took, testWaitMin)
-	} else if took > testWaitMin+time.Second {
-		t.Fatalf("written %s after the change, long after min %s", took, testWaitMin)
 	}
 	waitFor(t, 5*time.Second, "SIGHUP after the write", func() bool { return r.lines("hups") == 1 })
 	settle()
@@ -59,38 +62,40 @@ func TestTemplateWaitBoundedByMax(t *testing.T) {
 	r := startTemplateTask(t, templateTask(hupScript, waitTemplate()), "v1")
 	firstChange := time.Now()
 	var writtenAfter time.Duration // when the file first left v1
-	hupsAtWrite := -1
-	last := ""
-	// 100 ms apart (< min) for 3 s (> max)
-	for i := 0; time.Since(firstChange) < testWaitMax+time.Second; i++ {
+	var maxGap time.Duration       // the longest the source stayed unchanged
+	last, lastWrite := "", firstChange
+	// A change every 100 ms (< min) until the write at max and its SIGHUP
+	// were seen; a second cap (2×max) must not come before the loop ends.
+	hardStop := 2*testWaitMax - 300*time.Millisecond
+	for i := 0; writtenAfter == 0 || r.lines("hups") == 0; i++ {
+		if time.Since(firstChange) > hardStop {
+			t.Fatalf("after %s of changes every 100ms (max %s): written after %s, %d SIGHUPs",
+				time.Since(firstChange), testWaitMax, writtenAfter, r.lines("hups"))
+		}
 		last = fmt.Sprintf("v%d", i+2)
+		maxGap = max(maxGap, time.Since(lastWrite))
 		r.writeInput(last)
-		for step := 0; step < 10; step++ {
+		lastWrite = time.Now()
+		for range 10 {
 			time.Sleep(10 * time.Millisecond)
 			if writtenAfter == 0 && r.file("local/out") != "v1" {
 				writtenAfter = time.Since(firstChange)
 			}
-			if writtenAfter > 0 && hupsAtWrite < 0 && r.lines("hups") > 0 && time.Since(firstChange) < testWaitMax+500*time.Millisecond {
-				hupsAtWrite = r.lines("hups")
-			}
-		}
-		if i > 100 {
-			t.Fatal("change loop did not end")
 		}
 	}
-	if writtenAfter == 0 {
-		t.Fatalf("nothing written within %s of changes every 100ms (max %s)", time.Since(firstChange), testWaitMax)
+	// a source that stalled for min (a loaded machine) may rightly be
+	// written before max: the bound holds only when it never did
+	if maxGap < testWaitMin-50*time.Millisecond && writtenAfter < testWaitMax {
+		t.Fatalf("first write %s after the first change, before max %s (changes at most %s apart)", writtenAfter, testWaitMax, maxGap)
 	}
-	if writtenAfter < testWaitMax || writtenAfter > testWaitMax+700*time.Millisecond {
-		t.Fatalf("first write %s after the first change, want at max %s", writtenAfter, testWaitMax)
+	if n := r.lines("hups"); n != 1 {
+		t.Fatalf("%d SIGHUPs by the write at max, want 1", n)
 	}
-	if hupsAtWrite != 1 {
-		t.Fatalf("%d SIGHUPs by the write at max, want 1", hupsAtWrite)
-	}
-	// the changes after the write at max settle and are written again
-	waitFor(t, 5*time.Second, "last change written and signalled", func() bool {
-		return r.file("local/out") == last && r.lines("hups") == 2
-	})
+	// a change after the write at max is waited out and written again
+	last = "vfinal"
+	r.writeInput(last)
+	waitFor(t, 5*time.Second, "last change written", func() bool { return r.file("local/out") == last })
+	waitFor(t, 5*time.Second, "its SIGHUP", func() bool { return r.lines("hups") >= 2 })
 	settle()
 	if n := r.lines("hups"); n != 2 {
 		t.Fatalf("%d SIGHUPs, want 2 (one at max, one once settled)", n)
@@ -100,16 +105,28 @@ func TestTemplateWaitBoundedByMax(t *testing.T) {
 	}
 }
 
-// A change reverted before min passed is not written nor acted on.
+// A change reverted before min passed is not written nor acted on. The
+// revert must come before min: a machine too loaded to revert in time gets
+// another try, with a fresh task.
 func TestTemplateWaitChangeRevertedNotActed(t *testing.T) {
-	r := startTemplateTask(t, templateTask(hupScript, waitTemplate()), "v1")
-	r.writeInput("v2")
-	time.Sleep(testWaitMin / 3)
-	r.writeInput("v1")
-	time.Sleep(2 * testWaitMin)
-	if got, n := r.file("local/out"), r.lines("hups"); got != "v1" || n != 0 {
-		t.Fatalf("reverted change: file %q, %d SIGHUPs; want v1 and none", got, n)
+	const attempts = 3
+	for attempt := 1; attempt <= attempts; attempt++ {
+		r := startTemplateTask(t, templateTask(hupScript, waitTemplate()), "v1")
+		r.writeInput("v2")
+		changedAt := time.Now()
+		time.Sleep(testWaitMin / 3)
+		r.writeInput("v1")
+		if gap := time.Since(changedAt); gap >= testWaitMin-50*time.Millisecond {
+			t.Logf("attempt %d: reverted %s after the change, too close to min %s", attempt, gap, testWaitMin)
+			continue
+		}
+		time.Sleep(2 * testWaitMin)
+		if got, n := r.file("local/out"), r.lines("hups"); got != "v1" || n != 0 {
+			t.Fatalf("reverted change: file %q, %d SIGHUPs; want v1 and none", got, n)
+		}
+		return
 	}
+	t.Fatalf("no revert within min in %d attempts", attempts)
 }
 
 func TestTemplateWaitBounds(t *testing.T) {
