@@ -15,7 +15,8 @@ import (
 // but never later than max after the first change seen, so a source that
 // keeps changing is still written (and its change_mode applied) every max.
 // Without a wait block, or with a zero min, a change is written at the
-// poll that sees it.
+// poll that sees it. The first render, before the task starts, does not
+// wait: consul-template applies wait only after its initial render.
 
 // waitMaxFactor gives max when only min is set: consul-template assumes a
 // max of 4× min when none is given.
