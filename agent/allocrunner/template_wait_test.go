@@ -44,11 +44,11 @@ func TestTemplateWaitWritesAfterMin(t *testing.T) {
 	if got, took := r.file("local/out"), time.Since(changedAt); got != "v1" && took < testWaitMin {
 		t.Fatalf("written %q %s after the change, before min %s", got, took, testWaitMin)
 	}
-	waitFor(t, 5*time.Second, "write after min", func() bool { return r.file("local/out") == "v2" })
+	waitFor(t, 10*time.Second, "write after min", func() bool { return r.file("local/out") == "v2" })
 	if took := time.Since(changedAt); took < testWaitMin {
 		t.Fatalf("written %s after the change, before min %s", took, testWaitMin)
 	}
-	waitFor(t, 5*time.Second, "SIGHUP after the write", func() bool { return r.lines("hups") == 1 })
+	waitFor(t, 10*time.Second, "SIGHUP after the write", func() bool { return r.lines("hups") == 1 })
 	settle()
 	if n := r.lines("hups"); n != 1 {
 		t.Fatalf("%d SIGHUPs for one change, want 1", n)
@@ -94,8 +94,8 @@ func TestTemplateWaitBoundedByMax(t *testing.T) {
 	// a change after the write at max is waited out and written again
 	last = "vfinal"
 	r.writeInput(last)
-	waitFor(t, 5*time.Second, "last change written", func() bool { return r.file("local/out") == last })
-	waitFor(t, 5*time.Second, "its SIGHUP", func() bool { return r.lines("hups") >= 2 })
+	waitFor(t, 10*time.Second, "last change written", func() bool { return r.file("local/out") == last })
+	waitFor(t, 10*time.Second, "its SIGHUP", func() bool { return r.lines("hups") >= 2 })
 	settle()
 	if n := r.lines("hups"); n != 2 {
 		t.Fatalf("%d SIGHUPs, want 2 (one at max, one once settled)", n)

@@ -131,7 +131,7 @@ func TestTemplateNoopRewritesWithoutActing(t *testing.T) {
 		t.Fatalf("first render %q", got)
 	}
 	r.writeInput("v2")
-	waitFor(t, 5*time.Second, "re-render", func() bool { return r.file("local/out.conf") == "v2" })
+	waitFor(t, 10*time.Second, "re-render", func() bool { return r.file("local/out.conf") == "v2" })
 	fi, err := os.Stat(filepath.Join(r.dir, "local", "out.conf"))
 	if err != nil || fi.Mode().Perm() != 0o640 {
 		t.Fatalf("re-rendered file mode %v (%v), want 0640 as the first render", fi.Mode(), err)
@@ -155,7 +155,7 @@ i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`
 	a.ChangeSignal, b.ChangeSignal, c.ChangeSignal = "SIGHUP", "SIGHUP", "SIGUSR1"
 	r := startTemplateTask(t, templateTask(script, a, b, c), "v1")
 	r.writeInput("v2")
-	waitFor(t, 5*time.Second, "SIGHUP and SIGUSR1 trapped", func() bool { return r.lines("hups") >= 1 && r.lines("usr1s") >= 1 })
+	waitFor(t, 10*time.Second, "SIGHUP and SIGUSR1 trapped", func() bool { return r.lines("hups") >= 1 && r.lines("usr1s") >= 1 })
 	settle()
 	if h, u := r.lines("hups"), r.lines("usr1s"); h != 1 || u != 1 {
 		t.Fatalf("got %d SIGHUP and %d SIGUSR1, want each distinct signal once", h, u)
@@ -199,7 +199,7 @@ func TestTemplateRestartWinsAndWatchesNextAttempt(t *testing.T) {
 		t.Fatalf("restarts %d failed %v, want 1, false", st.Restarts, st.Failed)
 	}
 	// the new attempt has its own watcher, which acts on the next change
-	waitFor(t, 5*time.Second, "watcher of the second attempt", func() bool {
+	waitFor(t, 10*time.Second, "watcher of the second attempt", func() bool {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		return tr.watcher != nil
@@ -231,11 +231,11 @@ func TestTemplateScriptRuns(t *testing.T) {
 	tmpl.ChangeScript.Args[2] = filepath.Join(r.dir, "local", "out")
 	r.start()
 	r.writeInput("v2")
-	waitFor(t, 5*time.Second, "change script ran", func() bool {
+	waitFor(t, 10*time.Second, "change script ran", func() bool {
 		data, _ := os.ReadFile(marker)
 		return string(data) == "v2"
 	})
-	waitFor(t, 5*time.Second, "script event", func() bool { return len(eventsOf(r.state(), eventTaskHookMessage)) == 1 })
+	waitFor(t, 10*time.Second, "script event", func() bool { return len(eventsOf(r.state(), eventTaskHookMessage)) == 1 })
 	if n := r.d.Starts(r.id); n != 1 || r.state().State != TaskStateRunning {
 		t.Fatalf("script template: %d starts, state %s", n, r.state().State)
 	}
@@ -250,7 +250,7 @@ func TestTemplateScriptFailure(t *testing.T) {
 	t.Run("recorded", func(t *testing.T) {
 		r := startTemplateTask(t, templateTask(upScript, failing(false)), "v1")
 		r.writeInput("v2")
-		waitFor(t, 5*time.Second, "hook failed event", func() bool { return len(eventsOf(r.state(), EventTaskHookFailed)) == 1 })
+		waitFor(t, 10*time.Second, "hook failed event", func() bool { return len(eventsOf(r.state(), EventTaskHookFailed)) == 1 })
 		e := eventsOf(r.state(), EventTaskHookFailed)[0]
 		if !strings.Contains(e.DisplayMessage, "exited with code: 3") || e.FailsTask {
 			t.Fatalf("event %+v", e)
@@ -288,7 +288,7 @@ func TestTemplateSplayInterruptedByStop(t *testing.T) {
 	tmpl.ChangeSignal, tmpl.Splay = "SIGUSR1", time.Hour
 	r := startTemplateTask(t, templateTask(upScript, tmpl), "v1")
 	r.writeInput("v2")
-	waitFor(t, 5*time.Second, "re-render", func() bool { return r.file("local/out") == "v2" })
+	waitFor(t, 10*time.Second, "re-render", func() bool { return r.file("local/out") == "v2" })
 	start := time.Now()
 	r.ar.Kill()
 	got := waitDone(t, r.ar, 10*time.Second)
@@ -343,7 +343,7 @@ func TestTemplateWatcherEndsWithTask(t *testing.T) {
 	if left != nil {
 		t.Fatal("task runner still holds a watcher")
 	}
-	waitFor(t, 5*time.Second, "watcher goroutine gone", func() bool { return !watcherGoroutineRunning() })
+	waitFor(t, 10*time.Second, "watcher goroutine gone", func() bool { return !watcherGoroutineRunning() })
 }
 
 // A task whose templates read no file has no watcher goroutine at all.
@@ -495,7 +495,7 @@ func TestTemplateRerenderFailureReportedOnce(t *testing.T) {
 	tmpl := &structs.Template{SourcePath: "local/in.txt", DestPath: "local/out", ChangeMode: structs.TemplateChangeModeNoop}
 	r := startTemplateTask(t, templateTask(upScript, tmpl), "good")
 	r.writeInput("{{ broken")
-	waitFor(t, 5*time.Second, "render failure event", func() bool { return len(eventsOf(r.state(), EventTaskHookFailed)) > 0 })
+	waitFor(t, 10*time.Second, "render failure event", func() bool { return len(eventsOf(r.state(), EventTaskHookFailed)) > 0 })
 	settle()
 	st := r.state()
 	if n := len(eventsOf(st, EventTaskHookFailed)); n != 1 || st.State != TaskStateRunning {
@@ -505,5 +505,5 @@ func TestTemplateRerenderFailureReportedOnce(t *testing.T) {
 		t.Fatalf("last good render replaced by %q", got)
 	}
 	r.writeInput("fixed")
-	waitFor(t, 5*time.Second, "re-render after the fix", func() bool { return r.file("local/out") == "fixed" })
+	waitFor(t, 10*time.Second, "re-render after the fix", func() bool { return r.file("local/out") == "fixed" })
 }
