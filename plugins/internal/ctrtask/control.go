@@ -95,7 +95,7 @@ func (r *Runtime) Destroy(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("destroy task %s: %w", id, err)
 		}
 	}
-	if _, err := e.task.Delete(nctx); err != nil && !errdefs.IsNotFound(err) {
+	if err := r.deleteTask(nctx, e.shimGroup, e.container, e.task); err != nil {
 		return fmt.Errorf("destroy task %s: delete task: %w", id, err)
 	}
 	if err := e.container.Delete(nctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
@@ -120,7 +120,7 @@ func (r *Runtime) destroyUntracked(ctx context.Context, id string, force bool) e
 		if err == nil && st.Status == containerd.Running && !force {
 			return fmt.Errorf("destroy task %s: task is running", id)
 		}
-		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if err := r.deleteTask(ctx, shimGroupOf(ctx, c), c, t, containerd.WithProcessKill); err != nil {
 			return fmt.Errorf("destroy task %s: delete task: %w", id, err)
 		}
 	}

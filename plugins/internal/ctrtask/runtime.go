@@ -58,6 +58,8 @@ type HandleState struct {
 	Image       string `json:",omitempty"`
 	RootfsPath  string `json:",omitempty"`
 	PID         uint32
+	// ShimGroup is CreateOptions.ShimGroup, for the recovered task's deletes.
+	ShimGroup string `json:",omitempty"`
 }
 
 // Runtime is a connection to containerd in one namespace plus the tasks
@@ -74,7 +76,7 @@ type Runtime struct {
 
 	// starts bounds the container starts in flight (startLimit).
 	starts chan struct{}
-	// shimGroups serialize task creation within a shim group.
+	// shimGroups serialize task creation and deletion within a shim group.
 	groupMu    sync.Mutex
 	shimGroups map[string]*shimGroupLock
 
@@ -97,7 +99,8 @@ type shimGroupLock struct {
 	refs int // holders and waiters; the entry goes at zero
 }
 
-// lockShimGroup serializes task creation in group ("" : no lock).
+// lockShimGroup serializes task creation and deletion in group ("" :
+// no lock; see delete.go).
 func (r *Runtime) lockShimGroup(group string) (unlock func()) {
 	if group == "" {
 		return func() {}

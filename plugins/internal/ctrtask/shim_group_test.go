@@ -117,3 +117,47 @@ func TestShimGroup(t *testing.T) {
 	}
 	waitShims(t, e.h.Namespace, 0)
 }
+
+// TestShimGroupConcurrentDestroy: a group's tasks destroyed all at once
+// (an allocation stopping) all go, with their containers, and so does
+// their shim. runc's shim exits once it serves no container, so a delete
+// racing a sibling's shutdown must not fail with the shim's connection.
+func TestShimGroupConcurrentDestroy(t *testing.T) {
+	e := setup(t)
+	img := e.h.ImportTestImage(t, "docker.io/berth/testapp:latest", "")
+	const rounds, tasks = 4, 3
+	for round := range rounds {
+		group := fmt.Sprintf("alloc-%d", round)
+		var ids []string
+		for i := range tasks {
+			id := fmt.Sprintf("%s/t%d", group, i)
+			cfg, _ := e.taskConfig(t, id)
+			if _, err := e.rt.Start(e.ctx, cfg, ctrtask.CreateOptions{Image: img, ShimGroup: group,
+				SpecOpts: []oci.SpecOpts{oci.WithProcessArgs("/testapp", "sleep", "1h")}}); err != nil {
+				t.Fatalf("round %d: start %s: %v", round, id, err)
+			}
+			ids = append(ids, id)
+		}
+		waitShims(t, e.h.Namespace, 1)
+		var wg sync.WaitGroup
+		errs := make([]error, len(ids))
+		for i, id := range ids {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = e.rt.Destroy(e.ctx, id, true) }()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: destroy %s: %v", round, ids[i], err)
+			}
+		}
+		waitShims(t, e.h.Namespace, 0)
+		containers, err := e.h.Client().Containers(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(containers) != 0 {
+			t.Fatalf("round %d: %d containers left after destroying the group", round, len(containers))
+		}
+	}
+}

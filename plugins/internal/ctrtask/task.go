@@ -59,6 +59,7 @@ type entry struct {
 	containerID string
 	container   containerd.Container
 	task        containerd.Task
+	shimGroup   string // CreateOptions.ShimGroup: deletes take its lock
 	startedAt   time.Time
 
 	done     chan struct{} // closed once result is set
@@ -84,7 +85,7 @@ func (r *Runtime) Start(ctx context.Context, cfg *driver.TaskConfig, o CreateOpt
 
 	var specOpts []oci.SpecOpts
 	var copts []containerd.NewContainerOpts
-	state := HandleState{ContainerID: cid, RootfsPath: o.RootfsPath}
+	state := HandleState{ContainerID: cid, RootfsPath: o.RootfsPath, ShimGroup: o.ShimGroup}
 	if o.Image != nil {
 		state.Image = o.Image.Name()
 		specOpts = append(specOpts, oci.WithImageConfig(o.Image))
@@ -140,16 +141,16 @@ func (r *Runtime) Start(ctx context.Context, cfg *driver.TaskConfig, o CreateOpt
 		cleanup()
 		return nil, fmt.Errorf("create task %s: %w", cid, err)
 	}
-	e := &entry{id: cfg.ID, containerID: cid, container: container, task: task, done: make(chan struct{})}
+	e := &entry{id: cfg.ID, containerID: cid, container: container, task: task, shimGroup: o.ShimGroup, done: make(chan struct{})}
 	// Subscribe to the exit before starting so a fast exit is not missed.
 	statusC, err := task.Wait(r.ctx)
 	if err != nil {
-		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		_ = r.deleteTask(ctx, o.ShimGroup, container, task, containerd.WithProcessKill)
 		cleanup()
 		return nil, fmt.Errorf("wait task %s: %w", cid, err)
 	}
 	if err := task.Start(ctx); err != nil {
-		_, _ = task.Delete(r.WithNamespace(context.Background()), containerd.WithProcessKill)
+		_ = r.deleteTask(r.WithNamespace(context.Background()), o.ShimGroup, container, task, containerd.WithProcessKill)
 		cleanup()
 		return nil, fmt.Errorf("start task %s: %w", cid, err)
 	}
@@ -178,7 +179,7 @@ func (r *Runtime) removeStale(ctx context.Context, cid string) error {
 		if err == nil && st.Status == containerd.Running {
 			return fmt.Errorf("container %s already runs a task", cid)
 		}
-		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if err := r.deleteTask(ctx, shimGroupOf(ctx, c), c, t, containerd.WithProcessKill); err != nil {
 			return fmt.Errorf("delete stale task %s: %w", cid, err)
 		}
 	}
@@ -228,7 +229,7 @@ func (r *Runtime) Recover(ctx context.Context, h *driver.TaskHandle) error {
 		return fmt.Errorf("recover task %s: wait: %w", h.Config.ID, err)
 	}
 	e := &entry{id: h.Config.ID, containerID: st.ContainerID, container: container, task: task,
-		startedAt: h.StartedAt, done: make(chan struct{})}
+		shimGroup: st.ShimGroup, startedAt: h.StartedAt, done: make(chan struct{})}
 	r.track(e)
 	go r.awaitExit(e, statusC)
 	r.logger.Info("task recovered", "task_id", h.Config.ID, "container_id", st.ContainerID)
