@@ -38,16 +38,31 @@ func TestAgentBenchHelpers(t *testing.T) {
 	if ppid, _, err := procParent(child.Process.Pid); err != nil || ppid != self {
 		t.Errorf("procParent(child) = %d, %v; want %d", ppid, err, self)
 	}
-	// the group's resident pages: each counted once, so listing a
-	// process twice changes nothing, and the group is at most the sum
+	// the group's resident pages, each counted once: listing a process
+	// twice changes nothing, and two processes of one binary share pages.
+	// Idle sleep processes are measured: this one's pages change as it
+	// runs (the measuring itself allocates).
 	if os.Geteuid() == 0 {
-		one, err := residentUnion([]int{self})
-		if err != nil || one <= 0 || one > 2*rss {
-			t.Errorf("residentUnion(self) = %d, %v; VmRSS %d", one, err, rss)
+		sibling := exec.Command("sleep", "30")
+		if err := sibling.Start(); err != nil {
+			t.Fatalf("second sleep: %v", err)
 		}
-		dup, err := residentUnion([]int{self, self})
-		if err != nil || dup > one+one/10 {
-			t.Errorf("residentUnion(self, self) = %d, %v; self alone %d: shared pages counted twice", dup, err, one)
+		t.Cleanup(func() { _ = sibling.Process.Kill(); _ = sibling.Wait() })
+		a, b := child.Process.Pid, sibling.Process.Pid
+		time.Sleep(100 * time.Millisecond) // both past exec and loading
+		one, err := residentUnion([]int{a})
+		if err != nil || one <= 0 {
+			t.Errorf("residentUnion(sleep) = %d, %v", one, err)
+		}
+		if dup, err := residentUnion([]int{a, a}); err != nil || dup != one {
+			t.Errorf("residentUnion(sleep, sleep) = %d, %v; it alone %d: its pages counted twice", dup, err, one)
+		}
+		other, err := residentUnion([]int{b})
+		if err != nil || other <= 0 {
+			t.Errorf("residentUnion(second sleep) = %d, %v", other, err)
+		}
+		if both, err := residentUnion([]int{a, b}); err != nil || both >= one+other || both < max(one, other) {
+			t.Errorf("residentUnion(two sleeps) = %d, %v; alone %d and %d: shared pages not counted once", both, err, one, other)
 		}
 	}
 	tree, err := measureTree(self)
