@@ -228,6 +228,9 @@ func (r *Runtime) Recover(ctx context.Context, h *driver.TaskHandle) error {
 	if err != nil {
 		return fmt.Errorf("recover task %s: wait: %w", h.Config.ID, err)
 	}
+	if st.ShimGroup == "" {
+		st.ShimGroup = shimGroupOf(ctx, container) // a handle from before the field
+	}
 	e := &entry{id: h.Config.ID, containerID: st.ContainerID, container: container, task: task,
 		shimGroup: st.ShimGroup, startedAt: h.StartedAt, done: make(chan struct{})}
 	r.track(e)
