@@ -228,8 +228,8 @@ func TestSimulatorLifecycle(t *testing.T) {
 				Address: srv.URL, Nodes: nodes, Seed: 1,
 				Watchers: 8, WatchWait: 300 * time.Millisecond, MinPollInterval: 20 * time.Millisecond,
 				AckBatch: 16, AckInterval: 5 * time.Millisecond, DistinctSecrets: perNode,
-				// failures beyond the injected one show in a failed run
-				Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+				// every failed request, injected or not, shows in a failed run
+				Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 			})
 			if err != nil {
 				t.Fatal(err)
