@@ -130,6 +130,13 @@ func TestImageTask(t *testing.T) {
 		if _, err := e.rt.Wait(ctx, cfg.ID); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("wait: %v, want deadline exceeded", err)
 		}
+		// a SIGKILL that is not the OOM killer's is not reported as one
+		if err := e.rt.Signal(e.ctx, cfg.ID, "SIGKILL"); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.rt.Wait(e.ctx, cfg.ID); err != nil || res.Signal != 9 || res.OOMKilled {
+			t.Fatalf("killed: %+v, %v; want SIGKILL, not OOM", res, err)
+		}
 	})
 }
 

@@ -102,3 +102,29 @@ func fillV2(u *driver.TaskResourceUsage, s *v2.Metrics) uint64 {
 	}
 	return total
 }
+
+// cgroupOOMKills reads how many processes the kernel's OOM killer killed
+// in e's cgroup (cgroup v1 memory.oom_control, v2 memory.events). The
+// cgroup lives until the task is deleted, so this works after the exit;
+// ok is false when the shim cannot tell.
+func (r *Runtime) cgroupOOMKills(ctx context.Context, e *entry) (kills uint64, ok bool) {
+	m, err := e.task.Metrics(r.WithNamespace(ctx))
+	if err != nil {
+		return 0, false
+	}
+	v, err := typeurl.UnmarshalAny(m.Data)
+	if err != nil {
+		return 0, false
+	}
+	switch s := v.(type) {
+	case *v1.Metrics:
+		if s.MemoryOomControl != nil {
+			return s.MemoryOomControl.OomKill, true
+		}
+	case *v2.Metrics:
+		if s.MemoryEvents != nil {
+			return s.MemoryEvents.OomKill, true
+		}
+	}
+	return 0, false
+}

@@ -261,7 +261,7 @@ func (r *Runtime) awaitExit(e *entry, statusC <-chan containerd.ExitStatus) {
 				res.Signal = int(code) - 128
 			}
 			if res.Signal == int(syscall.SIGKILL) {
-				res.OOMKilled = r.waitOOM(e.containerID)
+				res.OOMKilled = r.oomKilled(e)
 			}
 			break
 		}
@@ -289,6 +289,22 @@ func (r *Runtime) awaitExit(e *entry, statusC <-chan containerd.ExitStatus) {
 	e.result, e.exitedAt = res, at
 	close(e.done)
 	r.logger.Info("task exited", "task_id", e.id, "exit_code", res.ExitCode, "oom", res.OOMKilled)
+}
+
+// oomKilled tells an OOM kill from another SIGKILL: the shim's OOM event,
+// or, since that event is published apart from the exit and can come
+// after it on a loaded machine, the cgroup's own OOM kill count; when the
+// shim cannot give that, a short wait for the event.
+func (r *Runtime) oomKilled(e *entry) bool {
+	if r.sawOOM(e.containerID) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
+	defer cancel()
+	if kills, ok := r.cgroupOOMKills(ctx, e); ok {
+		return kills > 0
+	}
+	return r.waitOOM(e.containerID)
 }
 
 // waitOOM gives the OOM event (published separately from the exit) a short
