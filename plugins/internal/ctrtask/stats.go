@@ -21,13 +21,9 @@ func (r *Runtime) Stats(ctx context.Context, id string) (*driver.TaskResourceUsa
 	if err != nil {
 		return nil, err
 	}
-	m, err := e.task.Metrics(r.WithNamespace(ctx))
+	v, err := r.cgroupMetrics(ctx, e)
 	if err != nil {
-		return nil, fmt.Errorf("task %s metrics: %w", id, err)
-	}
-	v, err := typeurl.UnmarshalAny(m.Data)
-	if err != nil {
-		return nil, fmt.Errorf("task %s metrics: decode %s: %w", id, m.Data.GetTypeUrl(), err)
+		return nil, err
 	}
 	now := time.Now()
 	u := &driver.TaskResourceUsage{Timestamp: now.UnixNano()}
@@ -108,11 +104,7 @@ func fillV2(u *driver.TaskResourceUsage, s *v2.Metrics) uint64 {
 // cgroup lives until the task is deleted, so this works after the exit;
 // ok is false when the shim cannot tell.
 func (r *Runtime) cgroupOOMKills(ctx context.Context, e *entry) (kills uint64, ok bool) {
-	m, err := e.task.Metrics(r.WithNamespace(ctx))
-	if err != nil {
-		return 0, false
-	}
-	v, err := typeurl.UnmarshalAny(m.Data)
+	v, err := r.cgroupMetrics(ctx, e)
 	if err != nil {
 		return 0, false
 	}
@@ -127,4 +119,18 @@ func (r *Runtime) cgroupOOMKills(ctx context.Context, e *entry) (kills uint64, o
 		}
 	}
 	return 0, false
+}
+
+// cgroupMetrics asks the shim for e's cgroup metrics: a *v1.Metrics or a
+// *v2.Metrics.
+func (r *Runtime) cgroupMetrics(ctx context.Context, e *entry) (any, error) {
+	m, err := e.task.Metrics(r.WithNamespace(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("task %s metrics: %w", e.id, err)
+	}
+	v, err := typeurl.UnmarshalAny(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("task %s metrics: decode %s: %w", e.id, m.Data.GetTypeUrl(), err)
+	}
+	return v, nil
 }
